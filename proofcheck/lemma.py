@@ -110,9 +110,17 @@ class Claim:
     kind = "claim"
     #: one line saying what is claimed
     label: str = ""
+    #: the SymPy expression that mutation testing (issue: checker adequacy) acts on;
+    #: None for claims whose statement is not a single expression
+    expression = None
 
     def check(self, lemma: "Lemma", ctx: CheckContext) -> list[CheckResult]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def mutated(self, expression) -> "Claim":
+        """A copy of this claim with ``expression`` in place of :attr:`expression`
+        (and, for relations, the relation it encodes).  Used to plant wrong lemmas."""
+        raise NotImplementedError(f"{type(self).__name__} does not support mutation")
 
     def describe(self) -> str:
         return self.label
@@ -285,7 +293,7 @@ def run_lemma(lemma: Lemma, ctx: CheckContext, versions: dict | None = None) -> 
         for r in results:
             r.timing_s = time.perf_counter() - t0 if len(results) == 1 else r.timing_s
         checks.extend(results)
-    verdict = combine([c.verdict for c in checks])
+    verdict = combine([c.verdict for c in checks if c.affects_verdict])
     return LemmaResult(lemma_id=lemma.id, title=lemma.title, provenance=lemma.provenance.to_dict(), verdict=verdict,
                        checks=checks, budget=ctx.budget.name, seed=ctx.seed, statement=lemma.statement_text(),
                        assumptions=[a.to_dict() for a in lemma.assumptions], source=lemma.source,

@@ -85,6 +85,9 @@ class CheckResult:
     seed: int | None = None
     plots: list[str] = field(default_factory=list)
     timing_s: float = 0.0
+    #: False for informative checks (assumption probes: what happens *outside*
+    #: the assumptions) that must not change the lemma's verdict
+    affects_verdict: bool = True
 
     def to_dict(self) -> dict:
         return jsonable(asdict(self))
