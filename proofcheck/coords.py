@@ -142,3 +142,24 @@ def target_mass(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Bat
     """(P, K) E[A_{p, a_k(p)} | X ~ D_k, p in M]: mass on the query's own area."""
     mass = area_mass(Phi, Ups, inst, batch)
     return mass.gather(1, inst.feature_of.T.to(mass.device))
+
+
+def unavoidable(inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P) bool: p is masked and its own area P_{k,a_k(p)} has no visible patch,
+    the events that no attention pattern can reconstruct (SPEC LEM-G11)."""
+    dev = batch.mask.device
+    key_area = inst.area_of.to(dev)[batch.cluster]                                # (B, P)
+    same_area = key_area.unsqueeze(2) == key_area.unsqueeze(1)                     # (B, p, q)
+    visible_in_own_area = (same_area & ~batch.mask.unsqueeze(1)).any(-1)
+    return batch.mask & ~visible_in_own_area
+
+
+def loss_split(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(avoidable, unavoidable) parts of L at (Phi, Ups): the loss on masked
+    queries whose own area has a visible patch, and on those whose has none.
+    As the target FP correlations grow with the rest bounded, the avoidable part
+    tends to 0 and L tends to the unavoidable part, SPEC's L_infinity (LEM-G11)."""
+    ev = events(Phi, Ups, inst, batch)
+    lost = unavoidable(inst, batch)
+    per_pos = 0.5 * ev.r2 * normaliser(inst, batch).unsqueeze(1) * batch.weight.unsqueeze(1)
+    return (per_pos * (batch.mask & ~lost)).sum(), (per_pos * lost).sum()
