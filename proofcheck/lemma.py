@@ -113,6 +113,8 @@ class Claim:
     #: the SymPy expression that mutation testing (issue: checker adequacy) acts on;
     #: None for claims whose statement is not a single expression
     expression = None
+    #: the symbols ``expression`` may use; None means :data:`proofcheck.symbols.VOCABULARY`
+    vocabulary = None
 
     def check(self, lemma: "Lemma", ctx: CheckContext) -> list[CheckResult]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -153,6 +155,10 @@ class Lemma:
         for c in self.claims:
             if not isinstance(c, Claim):
                 raise LemmaFileError(f"lemma {self.id}: claim {c!r} is not a proofcheck check kind")
+            unknown = unknown_symbols(c.expression, c.vocabulary)
+            if unknown:
+                raise LemmaFileError(f"lemma {self.id}: {c.kind} claim uses unknown symbol(s) {', '.join(unknown)} "
+                                     "(see proofcheck.symbols for the vocabulary)")
         for a in self.assumptions:
             if not isinstance(a, Assumption):
                 raise LemmaFileError(f"lemma {self.id}: assumption {a!r} is not a proofcheck.lemma.Assumption")
@@ -170,6 +176,18 @@ class Lemma:
     def statement_text(self) -> str:
         stmts = self.statement if isinstance(self.statement, (list, tuple)) else [self.statement]
         return "\n".join(sympy.pretty(s, use_unicode=True) for s in stmts)
+
+
+def unknown_symbols(expr, vocabulary=None) -> list[str]:
+    """Names of free symbols of ``expr`` outside the vocabulary (sorted); an
+    indexed symbol such as z[i] counts by its base ``z``."""
+    if expr is None or not isinstance(expr, sympy.Basic):
+        return []
+    from . import symbols
+
+    allowed = {str(v) for v in (symbols.VOCABULARY if vocabulary is None else vocabulary)}
+    names = {str(s) for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    return sorted(names - allowed)
 
 
 # -- loading and discovery -------------------------------------------------------------
