@@ -196,15 +196,13 @@ def load_lemma_file(path: str | Path) -> Lemma:
     """Load one lemma file; every failure is a one-line :class:`LemmaFileError`."""
     path = Path(path)
     name = f"proofcheck_lemma_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LemmaFileError(f"{path}: not a Python file")
     try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise LemmaFileError(f"{path}: not a Python file")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    except LemmaFileError:
-        raise
     except SyntaxError as exc:
         raise LemmaFileError(f"{path}: syntax error at line {exc.lineno}: {exc.msg}") from None
     except FileNotFoundError:
