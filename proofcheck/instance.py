@@ -44,12 +44,12 @@ class ZLaw:
             raise InstanceError("z law: give either values (with probs) or an interval, not both or neither")
         if self.values is not None:
             values = tuple(float(v) for v in self.values)
+            if not values:
+                raise InstanceError("z law: the support is empty")
             probs = self.probs if self.probs is not None else (1.0 / len(values),) * len(values)
             probs = tuple(float(p) for p in probs)
             object.__setattr__(self, "values", values)
             object.__setattr__(self, "probs", probs)
-            if not values:
-                raise InstanceError("z law: the support is empty")
             if len(probs) != len(values):
                 raise InstanceError(f"z law: {len(values)} values but {len(probs)} probabilities")
             if any(not math.isfinite(v) for v in values):

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .coords import area_mass, fp_correlation, loss_coords, off_span_fraction, pp_correlation, q_from_coords
+from .coords import (area_mass, fp_correlation, grad_coords_closed_form, loss_coords, off_span_fraction,
+                     pp_correlation, q_from_coords)
 from .errors import TrainingDiverged, TrajectoryFileError, UsageError
 from .instance import DTYPE, Instance
 from .io import atomic_write_bytes
@@ -42,7 +44,12 @@ EXACT_EVAL_LIMIT = 300_000
 @dataclass(frozen=True)
 class TrainConfig:
     """GD settings (SPEC DEF-GD).  ``gradient``: "exact" (full expectation) or
-    "sampled" (fresh Monte Carlo batch of ``samples`` events each step)."""
+    "sampled" (fresh Monte Carlo batch of ``samples`` events each step).
+
+    ``threads``: torch intra-op CPU threads while training (0 keeps torch's
+    setting).  1 by default: at the sizes the checks train (P <= 256, batches
+    of 10^2..10^4 events) a second thread gained nothing on an idle 2-core
+    machine and made steps 2-20x slower on a busy one (benches/README.md)."""
 
     steps: int = 500
     eta: float = 1.0
@@ -56,6 +63,7 @@ class TrainConfig:
     device: str = "auto"
     eval_samples: int = 8192
     freeze_pp: bool = False
+    threads: int = 1
 
     def __post_init__(self):
         checks = [
@@ -69,6 +77,8 @@ class TrainConfig:
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
             (not (self.freeze_pp and self.parametrisation == "full"), "freeze_pp needs parametrisation='coords'"),
+            (isinstance(self.threads, int) and self.threads >= 0,
+             f"threads must be an integer >= 0 (0 keeps torch's setting), got {self.threads!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -93,6 +103,22 @@ def evaluation_batch(inst: Instance, eval_samples: int = 8192, seed: int = 0) ->
     if n_exact <= min(EXACT_EVAL_LIMIT, MAX_EXACT_EVENTS):
         return exact_batch(inst)
     return sample_batch(inst, eval_samples, torch.Generator().manual_seed(seed + 7919))
+
+
+def loss_and_gradient(params: list[torch.Tensor], inst: Instance, batch: Batch, parametrisation: str,
+                      freeze_pp: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(L, gradients of the trained parameters) for one GD step (SPEC DEF-GD).
+
+    ``"full"``: autograd of the d x d model on ``params = [Q]``.  ``"coords"``:
+    ``params = [Phi, Ups]`` with the closed forms LEM-G4/G8, which by LEM-G2 give
+    the same step; Ups is left out when ``freeze_pp`` (LEM-G12)."""
+    if parametrisation == "full":
+        Q = params[0].detach().requires_grad_(True)
+        loss = forward_loss(Q, inst, batch)
+        (g,) = torch.autograd.grad(loss, Q)
+        return loss.detach(), [g]
+    loss, gPhi, gUps = grad_coords_closed_form(params[0], params[1], inst, batch)
+    return loss, [gPhi] if freeze_pp else [gPhi, gUps]
 
 
 @dataclass
@@ -160,6 +186,18 @@ class Trajectory:
         return self.mass[:, np.arange(self.instance.P)[:, None], self.instance.feature_of.T.numpy()]
 
 
+@contextmanager
+def cpu_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (0: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
           progress: Callable[[int, int], None] | None = None) -> Trajectory:
     """Run GD from Q(0) (SPEC DEF-GD) and log every ``cfg.log_every`` steps and the last.
@@ -167,6 +205,11 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
     Raises :class:`TrainingDiverged` naming the step where the loss or the
     gradient stops being finite.
     """
+    with cpu_threads(cfg.threads):
+        return _train(inst, cfg, progress)
+
+
+def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None] | None) -> Trajectory:
     dev = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     eval_batch = evaluation_batch(inst, cfg.eval_samples, cfg.seed).to(dev)
@@ -177,20 +220,20 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
         Q = torch.zeros(d, d, dtype=DTYPE)
         if cfg.init == "random":
             Q = cfg.init_scale * torch.randn(d, d, dtype=DTYPE, generator=init_gen)
-        params = [Q.to(dev).requires_grad_(True)]
+        params = [Q.to(dev)]
     else:
         Phi, Ups = torch.zeros(P, F, dtype=DTYPE), torch.zeros(P, P, dtype=DTYPE)
         if cfg.init == "random":
             Phi = cfg.init_scale * torch.randn(P, F, dtype=DTYPE, generator=init_gen)
             Ups = cfg.init_scale * torch.randn(P, P, dtype=DTYPE, generator=init_gen)
-        params = [Phi.to(dev).requires_grad_(True), Ups.to(dev).requires_grad_(not cfg.freeze_pp)]
+        params = [Phi.to(dev), Ups.to(dev)]
 
     def coords_now():
         if full:
-            Q = params[0].detach()
-            return fp_correlation(Q, inst), pp_correlation(Q, inst)
-        return params[0].detach(), params[1].detach()
+            return fp_correlation(params[0], inst), pp_correlation(params[0], inst)
+        return params[0], params[1]
 
+    @torch.no_grad()
     def loss_on(batch):
         if full:
             return forward_loss(params[0], inst, batch)
@@ -207,31 +250,34 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
         log["ups"].append(Ups.cpu().numpy().copy())
         with torch.no_grad():
             log["mass"].append(area_mass(Phi, Ups, inst, eval_batch).cpu().numpy())
-        log["off_span"].append(off_span_fraction(params[0].detach().cpu(), inst) if full else math.nan)
+        log["off_span"].append(off_span_fraction(params[0].cpu(), inst) if full else math.nan)
 
-    trainable = [p for p in params if p.requires_grad]
     for t in range(cfg.steps + 1):
         batch = eval_batch if cfg.gradient == "exact" else sample_batch(inst, cfg.samples, gen).to(dev)
-        loss = loss_on(batch)
-        if t % cfg.log_every == 0 or t == cfg.steps:
+        logged = t % cfg.log_every == 0 or t == cfg.steps
+        if t == cfg.steps:
+            loss = loss_on(batch)
+        else:
+            loss, grads = loss_and_gradient(params, inst, batch, cfg.parametrisation, cfg.freeze_pp)
+        if logged:
             eval_loss = loss if batch is eval_batch else loss_on(eval_batch)
             if not torch.isfinite(eval_loss):
                 raise TrainingDiverged(t, f"loss is {float(eval_loss)} (eta = {cfg.eta})")
-            record(t, float(eval_loss.detach()))
+            record(t, float(eval_loss))
         if t == cfg.steps:
             break
         if not torch.isfinite(loss):
             raise TrainingDiverged(t, f"loss is {float(loss)} (eta = {cfg.eta})")
-        grads = torch.autograd.grad(loss, trainable)
-        with torch.no_grad():
-            for p, g in zip(trainable, grads):
-                if not torch.isfinite(g).all():
-                    raise TrainingDiverged(t, f"gradient has non-finite entries (eta = {cfg.eta})")
-                p -= cfg.eta * g
+        for p, g in zip(params, grads):
+            if not torch.isfinite(g).all():
+                raise TrainingDiverged(t, f"gradient has non-finite entries (eta = {cfg.eta})")
+            p -= cfg.eta * g
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(t, f"parameters overflowed to non-finite values in the update (eta = {cfg.eta})")
         if progress is not None:
             progress(t + 1, cfg.steps)
     arrays = {k: np.asarray(v) for k, v in log.items()}
-    final_q = params[0].detach().cpu().numpy() if full else None
+    final_q = params[0].cpu().numpy() if full else None
     meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev)}
     return Trajectory(inst, cfg, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
                       arrays["off_span"], final_q, meta)
