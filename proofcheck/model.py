@@ -68,12 +68,17 @@ def normaliser(inst: Instance, batch: Batch) -> torch.Tensor:
     return torch.where(m > 0, 1.0 / m.clamp(min=1), torch.zeros_like(m))
 
 
-def event_losses(Q: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
-    """(B,) per-event loss 1/2 sum_{p in M} ||F_p - x_p||^2, normalised."""
+def position_losses(Q: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P) per-event, per-query loss 1/2 ||F_p - x_p||^2 1{p in M}, normalised:
+    the row losses L_p of SPEC LEM-G3, before the expectation."""
     X = images(inst, batch)
     resid = reconstruct(Q, inst, batch) - X
-    per_pos = 0.5 * (resid**2).sum(-1) * batch.mask
-    return per_pos.sum(1) * normaliser(inst, batch)
+    return 0.5 * (resid**2).sum(-1) * batch.mask * normaliser(inst, batch).unsqueeze(1)
+
+
+def event_losses(Q: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B,) per-event loss 1/2 sum_{p in M} ||F_p - x_p||^2, normalised."""
+    return position_losses(Q, inst, batch).sum(1)
 
 
 def forward_loss(Q: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:

@@ -1,0 +1,31 @@
+"""LEM-G1 (SPEC §8) [D]: the full gradient.
+
+grad_Q L = E[sum_{p in M} sum_{q in S} attn_{p->q} <F_p - x_p, x~_q - F_p> e_p (x~_q + e_q)^T].
+
+The claim gives the per-key coefficient c_q = attn_{p->q} <x_p - F_p, x~_q - F_p> of the
+ascent -grad_Q L, written with orthonormal embeddings as attn_q (u_q z_b^2 (delta_ba - A_b) + R_p);
+the symbolic leg proves -dl/dw = sum_q c_q (x~_q + e_q) for the row w = Q^T e_p along every
+v_{k,j} and e_q, and the numeric leg compares the whole (P x d) block E^T grad_Q L.
+"""
+import sympy as sp
+
+from proofcheck.assumptions import by_name
+from proofcheck.identity import GradientIdentity
+from proofcheck.lemma import Lemma, Provenance
+from proofcheck.symbols import A, R_p, a, attn_q, b, delta, u_q, z
+
+#: c_q = attn_{p->q} <x_p - F_p, x~_q - F_p>, the coefficient of e_p (x~_q + e_q)^T in -grad_Q L
+COEFFICIENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
+
+LEMMA = Lemma(
+    id="LEM-G1",
+    title="[D] Full gradient: -grad_Q L = E[sum_{p in M} sum_{q in S} attn_{p->q} <x_p - F_p, x~_q - F_p> "
+          "e_p (x~_q + e_q)^T]",
+    provenance=Provenance("SPEC §8 LEM-G1", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
+                          paper_item="number not recovered"),
+    statement=sp.Eq(sp.Symbol("c_q"), COEFFICIENT, evaluate=False),
+    assumptions=by_name("orthonormal"),
+    claims=[GradientIdentity("[D] LEM-G1: -grad_Q L = E[sum_{p in M, q in S} attn_q <x_p - F_p, x~_q - F_p> "
+                             "e_p (x~_q + e_q)^T]", "q", COEFFICIENT)],
+    notes="SPEC's vector form holds for any embeddings; the coefficient as written uses orthonormality.",
+)

@@ -1,0 +1,28 @@
+"""LEM-G4 (SPEC §8) [D]: the FP gradient, general form.
+
+-dL/dPhi_{p->v_{k,j}} = E[1_k 1{p in M} z_j A_{p,j} (z_j^2 (delta_ja - A_{p,j}) + R_p)],
+R_p = sum_i z_i^2 A_{p,i}^2 - z_a^2 A_{p,a}.  Only images of cluster k move Phi_{p->v_{k,j}}.
+Holds for every law of z (z > 0 is not needed) in both key-set variants; it needs
+orthonormal embeddings (the logits of SPEC DEF-CORR).
+"""
+import sympy as sp
+
+from proofcheck.assumptions import by_name
+from proofcheck.identity import GradientIdentity
+from proofcheck.lemma import Lemma, Provenance
+from proofcheck.symbols import A, R_p, a, delta, j, z
+
+#: per-event integrand of -dL/dPhi_{p->v_{k,j}} (the indicators 1_k 1{p in M} are the event loop's)
+ASCENT = z[j] * A[j] * (z[j] ** 2 * (delta(j, a) - A[j]) + R_p)
+
+LEMMA = Lemma(
+    id="LEM-G4",
+    title="[D] FP gradient: -dL/dPhi_{p->v_{k,j}} = E[1_k 1{p in M} z_j A_j (z_j^2 (delta_ja - A_j) + R_p)]",
+    provenance=Provenance("SPEC §8 LEM-G4", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
+                          paper_item="number not recovered"),
+    statement=sp.Eq(sp.Symbol("-dL/dPhi_{p->v_{k,j}}"), ASCENT, evaluate=False),
+    assumptions=by_name("orthonormal"),
+    claims=[GradientIdentity("[D] LEM-G4: -dL/dPhi_{p->v_{k,j}} = E[1_k 1_M z_j A_j (z_j^2 (delta_ja - A_j) + R_p)]",
+                             "fp", ASCENT)],
+    notes="z > 0 is not needed: the symbolic proof treats z_1..z_N as free symbols.",
+)

@@ -1,0 +1,33 @@
+"""LEM-G5 (SPEC §8) [D]: the target FP correlation is monotone.
+
+For j = a = a_k(p) the inner product <x_p - F_p, z_a v_{k,a} - F_p> equals ||x_p - F_p||^2, so
+-dL/dPhi_{p->v_{k,a}} = E[1_k 1{p in M} z_a A_{p,a} ||r_p||^2], which is >= 0 when z > 0.
+
+This file checks the identity (the j = a entries only).  The sign claim (>= 0 for
+z >= L > 0) is an inequality claim; it goes in SIGN_CLAIMS below.
+"""
+import sympy as sp
+
+from proofcheck.assumptions import by_name
+from proofcheck.identity import GradientIdentity
+from proofcheck.lemma import Lemma, Provenance
+from proofcheck.symbols import A, a, j, r2_p, z
+
+#: per-event integrand of -dL/dPhi_{p->v_{k,a}}: z_a A_{p,a} ||r_p||^2
+ASCENT = z[a] * A[a] * r2_p
+
+IDENTITY = GradientIdentity("[D] LEM-G5: -dL/dPhi_{p->v_{k,a}} = E[1_k 1_M z_a A_a ||r_p||^2] (target entries j = a)",
+                            "fp", ASCENT, restriction=sp.Eq(j, a))
+#: sign / inequality claims of LEM-G5 (part 2 of the issue: proofcheck.inequality)
+SIGN_CLAIMS = []
+
+LEMMA = Lemma(
+    id="LEM-G5",
+    title="[D] Target FP correlation is monotone: -dL/dPhi_{p->v_{k,a}} = E[1_k 1{p in M} z_a A_a ||r_p||^2] (>= 0)",
+    provenance=Provenance("SPEC §8 LEM-G5", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
+                          paper_item="number not recovered"),
+    statement=sp.Eq(sp.Symbol("-dL/dPhi_{p->v_{k,a}}"), ASCENT, evaluate=False),
+    assumptions=by_name("orthonormal"),
+    claims=[IDENTITY, *SIGN_CLAIMS],
+    notes="The identity needs no z > 0; the sign (monotonicity) does.",
+)

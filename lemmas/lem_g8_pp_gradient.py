@@ -1,0 +1,26 @@
+"""LEM-G8 (SPEC §8) [D]: the PP gradient.
+
+-dL/dUps_{p->q} = E[1{p in M, q in S} attn_{p->q} <x_p - F_p, x~_q - F_p>] with, for q in area b,
+<x_p - F_p, x~_q - F_p> = 1{q in U} z_b^2 (delta_ba - A_{p,b}) + R_p.
+"""
+import sympy as sp
+
+from proofcheck.assumptions import by_name
+from proofcheck.identity import GradientIdentity
+from proofcheck.lemma import Lemma, Provenance
+from proofcheck.symbols import A, R_p, a, attn_q, b, delta, u_q, z
+
+#: per-event integrand of -dL/dUps_{p->q} (1{p in M, q in S} is the event loop's)
+ASCENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
+
+LEMMA = Lemma(
+    id="LEM-G8",
+    title="[D] PP gradient: -dL/dUps_{p->q} = E[1{p in M, q in S} attn_{p->q} (1{q in U} z_b^2 (delta_ba - A_b) + R_p)]",
+    provenance=Provenance("SPEC §8 LEM-G8", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
+                          paper_item="number not recovered"),
+    statement=sp.Eq(sp.Symbol("-dL/dUps_{p->q}"), ASCENT, evaluate=False),
+    assumptions=by_name("orthonormal"),
+    claims=[GradientIdentity("[D] LEM-G8: -dL/dUps_{p->q} = E[1_M 1_S attn_q (u_q z_b^2 (delta_ba - A_b) + R_p)]",
+                             "pp", ASCENT)],
+    notes="Consequences (i)-(iii) of SPEC LEM-G8 are sign statements, not checked here.",
+)
