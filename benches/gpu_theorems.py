@@ -1,0 +1,71 @@
+"""Trajectory checks with larger P on CUDA (SPEC §9): THM-MAIN-v1, THM-MAE-v3
+phases, diversity and the T* scaling fit, printed as one table.
+
+    python benches/gpu_theorems.py            # CUDA if present, else a smaller CPU run
+    python benches/gpu_theorems.py --small    # the CPU-sized run (what the tests can afford)
+
+Training runs on the device; the held-out evaluation of the trained
+coordinates runs on the CPU.  Trajectories are cached under --cache.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import sympy as sp
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from proofcheck import trajectory_checks as tc  # noqa: E402
+from proofcheck.instance import balanced, global_local  # noqa: E402
+from proofcheck.lemma import BUDGETS, CheckContext, Lemma, Provenance  # noqa: E402
+from proofcheck.trainer import TrainConfig  # noqa: E402
+
+
+def runs_for(small: bool) -> dict:
+    Ps = (8, 16) if small else (32, 64, 128)
+    Pg = (10,) if small else (32, 64)
+    steps = 60 if small else 400
+    main = [tc.Run(balanced(P), TrainConfig(steps=steps, eta=tc.ETA_AREA_WIDE, log_every=5,
+                                             eval_samples=512 if small else 4096), eval_samples=2048)
+            for P in Ps]
+    phases = [tc.Run(global_local(P), TrainConfig(steps=3 * steps, eta=20.0, log_every=4,
+                                                  eval_samples=512 if small else 4096), eval_samples=2048)
+              for P in Pg]
+    scaling = [tc.Run(balanced(P, N=P // 2), TrainConfig(steps=500 if small else 1000, eta=eta, log_every=10,
+                                                         eval_samples=1024 if small else 4096), eval_samples=2048)
+               for P in ((4, 6, 8) if small else (8, 16, 32, 64, 128)) for eta in (10.0, 20.0)]
+    return {"main": main, "phases": phases, "scaling": scaling}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="CPU-sized run")
+    ap.add_argument("--cache", type=Path, default=Path(".proofcheck-cache/bench"))
+    args = ap.parse_args(argv)
+    cuda = torch.cuda.is_available()
+    small = args.small or not cuda
+    device = "cuda" if cuda and not args.small else "cpu"
+    print(f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device == 'cuda' else ''}; "
+          f"{'small' if small else 'large'} run", flush=True)
+    r = runs_for(small)
+    claims = [("THM-MAIN-v1", tc.AreaWide({"quick": r["main"]})),
+              ("THM-DIVERSITY", tc.Diversity({"quick": r["main"]}, level="areas")),
+              ("THM-DIVERSITY", tc.Diversity({"quick": r["main"]}, level="keys")),
+              ("THM-MAE-v3", tc.Phases({"quick": r["phases"]})),
+              ("THM-MAIN-v1-SCALING", tc.ScalingStudy({"quick": r["scaling"]}, eps=0.2, fraction=0.9))]
+    ctx = CheckContext(budget=BUDGETS["quick"], cache_dir=args.cache, device=device)
+    for lemma_id, claim in claims:
+        lemma = Lemma(lemma_id, lemma_id, Provenance("SPEC §9", "R"), sp.Integer(0), [claim])
+        t0 = time.perf_counter()
+        for res in claim.check(lemma, ctx):
+            print(f"{res.verdict.value:12s} {res.timing_s:7.1f}s  {res.name}\n{'':21s}{res.summary}", flush=True)
+        print(f"{'':21s}({lemma_id}: {time.perf_counter() - t0:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The measured quantities of proofcheck.theorems against independent
+computations: brute-force loops over events on the full d x d model
+(proofcheck.model), closed forms worked out here from SPEC's definitions."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from proofcheck import theorems as th
+from proofcheck.coords import q_from_coords
+from proofcheck.instance import DTYPE, balanced, fixture_6, make_instance
+from proofcheck.model import attention, forward_loss, images, reconstruct
+from proofcheck.sampling import exact_batch, sample_batch
+
+
+def point(inst, seed, scale=2.0):
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(inst.P, inst.F, dtype=DTYPE, generator=g),
+            scale * torch.randn(inst.P, inst.P, dtype=DTYPE, generator=g))
+
+
+def brute_events(inst, batch, Phi, Ups):
+    """Per (event, masked p): own-area visible mass and whether the own area has a visible patch,
+    from the full model's attention (SPEC DEF-MODEL), by explicit loops."""
+    attn = attention(q_from_coords(Phi, Ups, inst), inst, batch)
+    out = []
+    for b in range(len(batch)):
+        k = int(batch.cluster[b])
+        area = inst.clusters[k].areas
+        for p in range(inst.P):
+            if not batch.mask[b, p]:
+                continue
+            own = next(a for a in area if p in a)
+            visible = [q for q in own if not batch.mask[b, q]]
+            out.append((b, p, float(sum(attn[b, p, q] for q in visible)), bool(visible)))
+    return out
+
+
+@pytest.mark.parametrize("key_set", ["B", "A"])
+def test_target_mass_fraction_matches_brute_force(key_set):
+    inst = fixture_6(key_set=key_set)
+    batch = exact_batch(inst)
+    Phi, Ups = point(inst, 1)
+    eps = 0.3
+    rows = brute_events(inst, batch, Phi, Ups)
+    num = sum(float(batch.weight[b]) for b, p, m, ok in rows if ok and m >= 1 - eps)
+    den = sum(float(batch.weight[b]) for b, p, m, ok in rows if ok)
+    est = th.target_mass_fraction(Phi, Ups, inst, batch, eps)
+    assert est.exact and est.lo == est.value == est.hi
+    assert est.value == pytest.approx(num / den, abs=1e-12)
+    assert 0 < est.value < 1          # the point is chosen so that the statistic is not trivial
+
+
+def test_loss_gap_is_loss_minus_l_infinity():
+    """SPEC LEM-G11: L_infinity = E[sum over masked p whose own area has no visible patch of 1/2||F_p - x_p||^2]."""
+    inst = fixture_6()
+    batch = exact_batch(inst)
+    Phi, Ups = point(inst, 2)
+    Q = q_from_coords(Phi, Ups, inst)
+    resid = ((reconstruct(Q, inst, batch) - images(inst, batch)) ** 2).sum(-1)       # (B, P)
+    l_inf = 0.0
+    for b, p, _, ok in brute_events(inst, batch, Phi, Ups):
+        if not ok:
+            l_inf += float(batch.weight[b]) * 0.5 * float(resid[b, p])
+    gap = th.loss_gap(Phi, Ups, inst, batch)
+    assert gap.value == pytest.approx(float(forward_loss(Q, inst, batch)) - l_inf, rel=1e-12)
+
+
+def test_monte_carlo_intervals_cover_the_exact_value():
+    inst = fixture_6()
+    Phi, Ups = point(inst, 3)
+    exact_f = th.target_mass_fraction(Phi, Ups, inst, exact_batch(inst), 0.3).value
+    exact_g = th.loss_gap(Phi, Ups, inst, exact_batch(inst)).value
+    covered = 0
+    for seed in range(20):
+        mc = sample_batch(inst, 2000, torch.Generator().manual_seed(seed))
+        f = th.target_mass_fraction(Phi, Ups, inst, mc, 0.3)
+        g = th.loss_gap(Phi, Ups, inst, mc)
+        assert not f.exact and f.lo < f.value < f.hi and g.lo < g.value < g.hi
+        covered += (f.lo <= exact_f <= f.hi) + (g.lo <= exact_g <= g.hi)
+    assert covered >= 34          # 95% intervals: 38 of 40 expected; 34 is below that by > 2 sd
+
+
+@pytest.mark.parametrize("holds, expected", [
+    ([False, True, False, True, True], 30), ([True, True, True, True, True], 0),
+    ([True, True, True, True, False], None), ([False] * 5, None), ([False, False, False, False, True], 40)])
+def test_first_passage_means_for_all_later_steps(holds, expected):
+    assert th.first_passage([0, 10, 20, 30, 40], holds) == expected
+
+
+def test_conditional_area_mass_excludes_unavoidable_events():
+    inst = fixture_6()
+    batch = exact_batch(inst)
+    Phi, Ups = point(inst, 4)
+    m = th.conditional_area_mass(Phi, Ups, inst, batch)
+    rows = brute_events(inst, batch, Phi, Ups)
+    for k in range(inst.K):
+        for p in range(inst.P):
+            a = int(inst.area_of[k, p])
+            sel = [(float(batch.weight[b]), mass) for b, q, mass, ok in rows if q == p and ok and batch.cluster[b] == k]
+            want = sum(w * x for w, x in sel) / sum(w for w, _ in sel)
+            assert float(m[p, k, a]) == pytest.approx(want, abs=1e-12)
+    assert torch.isnan(m[:, 0, 2]).all()            # cluster 1 has two areas: the third column is undefined
+
+
+def test_attention_diversity_on_hand_made_patterns():
+    inst = make_instance(3, [[[0], [1], [2]]], gamma=0.5)
+    batch = exact_batch(inst).select([0])
+    q = torch.tensor([[True, True, True]])
+    disjoint = torch.eye(3, dtype=DTYPE).unsqueeze(0)
+    assert th.attention_diversity(disjoint, q, batch).value == pytest.approx(1.0)
+    same = torch.full((1, 3, 3), 1 / 3, dtype=DTYPE)
+    assert th.attention_diversity(same, q, batch).value == pytest.approx(0.0)
+    half = torch.tensor([[[1, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0]]], dtype=DTYPE)
+    # pairs: (0,1) TV 0.5, (0,2) 0.5, (1,2) 0 -> mean over ordered pairs 1/3
+    assert th.attention_diversity(half, q, batch).value == pytest.approx(1 / 3)
+
+
+def brute_ideal_diversity(inst):
+    """Enumerate masks: over ordered pairs of distinct avoidable masked queries, the share in different areas."""
+    num = den = 0.0
+    for c in inst.clusters:
+        for bits in itertools.product([0, 1], repeat=inst.P):
+            prob = math.prod(inst.gamma if m else 1 - inst.gamma for m in bits)
+            area = {p: next(j for j, a in enumerate(c.areas) if p in a) for p in range(inst.P)}
+            ok = [p for p in range(inst.P) if bits[p] and any(not bits[q] for q in c.areas[area[p]])]
+            for p, r in itertools.permutations(ok, 2):
+                den += c.weight * prob
+                num += c.weight * prob * (area[p] != area[r])
+    return num / den
+
+
+@pytest.mark.parametrize("inst", [fixture_6(), balanced(8, N=4), make_instance(5, [[[0, 1, 2], [3], [4]]], gamma=0.3)])
+def test_ideal_diversity_closed_form_matches_enumeration(inst):
+    want = brute_ideal_diversity(inst)
+    assert th.ideal_diversity(inst) == pytest.approx(want, rel=1e-12)
+    batch = exact_batch(inst)
+    scored = th.attention_diversity(th.area_wide_attention(inst, batch), th.avoidable(inst, batch), batch).value
+    assert scored == pytest.approx(want, rel=1e-12)
+    if math.floor(inst.gamma * inst.P) >= 2:      # a fixed-size mask with at least one pair of queries
+        fixed = inst.with_options(mask_model="fixed")
+        assert 0 < th.ideal_diversity(fixed) <= 1
+
+
+def test_collapsed_pattern_scores_zero_and_rows_are_distributions():
+    inst = fixture_6()
+    batch = exact_batch(inst)
+    attn = th.collapsed_attention(inst, batch)
+    assert torch.allclose(attn.sum(-1), torch.ones(len(batch), inst.P, dtype=DTYPE))
+    assert th.attention_diversity(attn, th.avoidable(inst, batch), batch).value == pytest.approx(0.0, abs=1e-15)
+
+
+def test_t_quantile_matches_tables():
+    # Student t table values (two-sided 95%)
+    assert th.t_quantile(0.975, 1) == pytest.approx(12.7062047, rel=1e-6)
+    assert th.t_quantile(0.975, 10) == pytest.approx(2.2281389, rel=1e-6)
+    assert th.t_quantile(0.975, 1000) == pytest.approx(1.9623391, rel=1e-6)
+
+
+def test_scaling_fit_recovers_planted_exponents():
+    rng = np.random.default_rng(0)
+    P = np.array([4, 6, 8, 12, 16, 24] * 2, dtype=float)
+    eta = np.array([100.0] * 6 + [300.0] * 6)
+    T = 3.0 * P**1.5 / eta * np.exp(rng.normal(0, 0.05, P.size))
+    fit = th.fit_scaling_exponent(T, P=P, eta=eta)
+    a, alo, ahi = fit.term("P")
+    b, blo, bhi = fit.term("eta")
+    assert alo < 1.5 < ahi and blo < -1 < bhi
+    assert ahi - alo < 0.3 and fit.r2 > 0.99
+    # no P dependence, noise symmetric about every P trend: the interval must contain 0
+    flat = th.fit_scaling_exponent(10.0 * np.exp(0.05 * np.array([1, -1, -1, 1, 1, -1, -1, 1])),
+                                   P=[4, 6, 8, 12, 16, 24, 32, 48])
+    assert flat.lo[0] < 0 < flat.hi[0]
+    with pytest.raises(ValueError):
+        th.fit_scaling_exponent([1.0, 2.0], P=[1.0, 2.0])
