@@ -266,6 +266,19 @@ def discover(extra: Iterable[str | Path] = (), builtin: bool = True) -> tuple[li
 
 # -- running ----------------------------------------------------------------------
 
+class _Alarm(BaseException):
+    """The time-limit signal inside a check.  A BaseException, so that no
+    ``except Exception`` in a check -- Hypothesis's test runner included, which
+    would replay the example and report a FlakyFailure (an ERROR) -- can catch
+    it; :func:`time_limit` turns it into :class:`CheckTimeout` at its boundary."""
+
+
+def _is_alarm(exc: BaseException) -> bool:
+    """The alarm itself, or an exception group holding it (Hypothesis groups the
+    failures of several explicit examples)."""
+    return isinstance(exc, _Alarm) or any(_is_alarm(e) for e in getattr(exc, "exceptions", ()))
+
+
 @contextmanager
 def time_limit(seconds: float | None, what: str):
     """Raise :class:`CheckTimeout` after ``seconds`` (main thread, POSIX only;
@@ -275,12 +288,16 @@ def time_limit(seconds: float | None, what: str):
         return
 
     def on_alarm(signum, frame):
-        raise CheckTimeout(f"{what} ran past its time limit of {seconds:g} s")
+        raise _Alarm()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except BaseException as exc:
+        if _is_alarm(exc):
+            raise CheckTimeout(f"{what} ran past its time limit of {seconds:g} s") from None
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
