@@ -21,7 +21,7 @@ DRIFT = InitialDrift()
 
 LEMMA = Lemma(
     id="LEM-G10",
-    title="[D] Initial drift at Q = 0: SPEC's binomial formula, both key sets",
+    title="Initial drift at Q = 0: SPEC's binomial formula, both key sets",
     provenance=Provenance("SPEC §8 LEM-G10", "D"),
     statement=sp.Eq(sp.Symbol("ascent_target"), pi_k * gamma * Ez(
         z[a] * u[a] / P * (z[a] ** 2 * (1 - u[a] / P) ** 2

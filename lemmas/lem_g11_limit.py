@@ -22,7 +22,7 @@ LIMIT = LimitClaim()
 
 LEMMA = Lemma(
     id="LEM-G11",
-    title="[D] Limit: L -> L_inf as the target FP correlations grow; unavoidable events are rare",
+    title="Limit: L -> L_inf as the target FP correlations grow; unavoidable events are rare",
     provenance=Provenance("SPEC §8 LEM-G11", "D", paper_item="'near-optimal reconstruction' [V]"),
     statement=[sp.Eq(sp.Limit(L(s), s, sp.oo), L_inf), sp.LessThan(prob, gamma ** (C - 1), evaluate=False)],
     assumptions=by_name("z_positive", "gamma_interior"),

@@ -22,7 +22,7 @@ ABLATION = FPOnlyAblation()
 
 LEMMA = Lemma(
     id="LEM-G12",
-    title="[D] FP-only ablation: a 2-D (phi, psi) recursion on balanced instances",
+    title="FP-only ablation: a 2-D (phi, psi) recursion on balanced instances",
     provenance=Provenance("SPEC §8 LEM-G12", "D", paper_item="none: a reduction derived by SPEC"),
     statement=[sp.Eq(phi(t + 1), phi(t) + eta * pi_k * gamma * Ex(G5_INTEGRAND)),
                sp.Eq(psi(t + 1), psi(t) + eta * pi_k * gamma * Ex(G6_INTEGRAND))],

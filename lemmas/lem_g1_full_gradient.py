@@ -19,7 +19,7 @@ COEFFICIENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
 
 LEMMA = Lemma(
     id="LEM-G1",
-    title="[D] Full gradient: -grad_Q L = E[sum_{p in M} sum_{q in S} attn_{p->q} <x_p - F_p, x~_q - F_p> "
+    title="Full gradient: -grad_Q L = E[sum_{p in M} sum_{q in S} attn_{p->q} <x_p - F_p, x~_q - F_p> "
           "e_p (x~_q + e_q)^T]",
     provenance=Provenance("SPEC §8 LEM-G1", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
                           paper_item="number not recovered"),

@@ -21,7 +21,7 @@ SPAN = SpanClosure()
 
 LEMMA = Lemma(
     id="LEM-G2",
-    title="[D] Span closure: the gradient stays in span{e_p v^T} + span{e_p e_q^T}",
+    title="Span closure: the gradient stays in span{e_p v^T} + span{e_p e_q^T}",
     provenance=Provenance("SPEC §8 LEM-G2", "D", paper_item="v1 §5 gradient dynamics (number not recovered)"),
     statement=sp.Eq(Q_t, sp.Sum(Phi[p, f] * e[p] * v[f], (p, 1, P), (f, 1, F))
                     + sp.Sum(Ups[p, q] * e[p] * e[q], (p, 1, P), (q, 1, P))),

@@ -18,7 +18,7 @@ ROWS = RowDecoupling()
 
 LEMMA = Lemma(
     id="LEM-G3",
-    title="[D] Row decoupling: the loss is a sum of per-query-row losses",
+    title="Row decoupling: the loss is a sum of per-query-row losses",
     provenance=Provenance("SPEC §8 LEM-G3", "D"),
     statement=sp.Eq(L(Q), sp.Sum(L_p(e[p] * Q), (p, 1, P))),
     assumptions=by_name("orthonormal", "span_point"),

@@ -17,7 +17,7 @@ ASCENT = z[j] * A[j] * (z[j] ** 2 * (delta(j, a) - A[j]) + R_p)
 
 LEMMA = Lemma(
     id="LEM-G4",
-    title="[D] FP gradient: -dL/dPhi_{p->v_{k,j}} = E[1_k 1{p in M} z_j A_j (z_j^2 (delta_ja - A_j) + R_p)]",
+    title="FP gradient: -dL/dPhi_{p->v_{k,j}} = E[1_k 1{p in M} z_j A_j (z_j^2 (delta_ja - A_j) + R_p)]",
     provenance=Provenance("SPEC §8 LEM-G4", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
                           paper_item="number not recovered"),
     statement=sp.Eq(sp.Symbol("-dL/dPhi_{p->v_{k,j}}"), ASCENT, evaluate=False),

@@ -4,13 +4,15 @@ For j = a = a_k(p) the inner product <x_p - F_p, z_a v_{k,a} - F_p> equals ||x_p
 -dL/dPhi_{p->v_{k,a}} = E[1_k 1{p in M} z_a A_{p,a} ||r_p||^2], which is >= 0 when z > 0.
 
 This file checks the identity (the j = a entries only).  The sign claim (>= 0 for
-z >= L > 0) is an inequality claim; it goes in SIGN_CLAIMS below.
+z >= L > 0) is an inequality claim; it is in SIGN_CLAIMS below.
 """
 import sympy as sp
 
 from proofcheck.assumptions import by_name
 from proofcheck.identity import GradientIdentity
 from proofcheck.lemma import Lemma, Provenance
+from proofcheck.probing import AssumptionProbe
+from proofcheck.spec_inequalities import G5_SIGN
 from proofcheck.symbols import A, a, j, r2_p, z
 
 #: per-event integrand of -dL/dPhi_{p->v_{k,a}}: z_a A_{p,a} ||r_p||^2
@@ -18,12 +20,12 @@ ASCENT = z[a] * A[a] * r2_p
 
 IDENTITY = GradientIdentity("[D] LEM-G5: -dL/dPhi_{p->v_{k,a}} = E[1_k 1_M z_a A_a ||r_p||^2] (target entries j = a)",
                             "fp", ASCENT, restriction=sp.Eq(j, a))
-#: sign / inequality claims of LEM-G5 (part 2 of the issue: proofcheck.inequality)
-SIGN_CLAIMS = []
+#: the sign claim (needs z > 0), and a probe showing that it does
+SIGN_CLAIMS = [G5_SIGN, AssumptionProbe(G5_SIGN, ["z_positive"])]
 
 LEMMA = Lemma(
     id="LEM-G5",
-    title="[D] Target FP correlation is monotone: -dL/dPhi_{p->v_{k,a}} = E[1_k 1{p in M} z_a A_a ||r_p||^2] (>= 0)",
+    title="Target FP correlation is monotone: -dL/dPhi_{p->v_{k,a}} = E[1_k 1{p in M} z_a A_a ||r_p||^2] (>= 0)",
     provenance=Provenance("SPEC §8 LEM-G5", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
                           paper_item="number not recovered"),
     statement=sp.Eq(sp.Symbol("-dL/dPhi_{p->v_{k,a}}"), ASCENT, evaluate=False),

@@ -21,7 +21,7 @@ from proofcheck.symbols import A, N, i, z
 
 LEMMA = Lemma(
     id="LEM-G7",
-    title="[D] Decoupling: a local position's global FP correlation decreases at rate ~ E[z_1^3 A_1^2 (1 - A_1)]",
+    title="Decoupling: a local position's global FP correlation decreases at rate ~ E[z_1^3 A_1^2 (1 - A_1)]",
     provenance=Provenance("SPEC §8 LEM-G7", "D", paper_item="v3 Phase I 'decoupling global FP correlations' [V name]"),
     statement=[sp.LessThan(sp.Abs(G7_INTEGRAND - G7_MAIN), G7_ERROR_BOUND, evaluate=False),
                sp.Eq(sp.Symbol("rate"), z[1] ** 3 * A[1] ** 2 * (1 - A[1])),

@@ -15,7 +15,7 @@ ASCENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
 
 LEMMA = Lemma(
     id="LEM-G8",
-    title="[D] PP gradient: -dL/dUps_{p->q} = E[1{p in M, q in S} attn_{p->q} (1{q in U} z_b^2 (delta_ba - A_b) + R_p)]",
+    title="PP gradient: -dL/dUps_{p->q} = E[1{p in M, q in S} attn_{p->q} (1{q in U} z_b^2 (delta_ba - A_b) + R_p)]",
     provenance=Provenance("SPEC §8 LEM-G8", "D", paper="v1 §5 (gradient dynamics of attention correlations)",
                           paper_item="number not recovered"),
     statement=sp.Eq(sp.Symbol("-dL/dUps_{p->q}"), ASCENT, evaluate=False),

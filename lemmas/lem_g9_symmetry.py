@@ -25,7 +25,7 @@ PRESERVED = SymmetryPreserved()
 
 LEMMA = Lemma(
     id="LEM-G9",
-    title="[D] Symmetry: automorphisms of the instance preserve equal correlations along GD from Q = 0",
+    title="Symmetry: automorphisms of the instance preserve equal correlations along GD from Q = 0",
     provenance=Provenance("SPEC §8 LEM-G9", "D"),
     statement=sp.Eq(Ups[pi(p), pi(q), t], Ups[p, q, t]),
     assumptions=by_name("symmetric_instance"),

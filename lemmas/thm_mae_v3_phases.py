@@ -24,7 +24,7 @@ def runs() -> dict:
 
 LEMMA = Lemma(
     id="THM-MAE-v3",
-    title="[R] MAE learns FP correlations in two phases on a dominant global area; global positions need one",
+    title="MAE learns FP correlations in two phases on a dominant global area; global positions need one",
     provenance=Provenance(item="SPEC §9.2 THM-MAE-v3 (phase names [V], quantitative form [R])", tag="R",
                           paper="v3", paper_item="v3 main MAE theorem (number not recovered)"),
     statement=[sp.StrictLessThan(Phi_global(T1), Phi_global(0)),       # Phase I: the global FP correlation falls

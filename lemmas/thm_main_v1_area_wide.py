@@ -59,7 +59,7 @@ ASSUMPTIONS = [
 
 LEMMA = Lemma(
     id="THM-MAIN-v1",
-    title="[R] GD reaches area-wide attention and near-optimal loss (global convergence + attention pattern)",
+    title="GD reaches area-wide attention and near-optimal loss (global convergence + attention pattern)",
     provenance=Provenance(item="SPEC §9.1 THM-MAIN-v1", tag="R", paper="v1 §4",
                           paper_item="v1 §4 main results (theorem number not recovered)"),
     statement=[sp.GreaterThan(frac, 1 - eps), sp.LessThan(gap, eps)],

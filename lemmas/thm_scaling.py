@@ -27,7 +27,7 @@ def runs() -> dict:
 
 LEMMA = Lemma(
     id="THM-MAIN-v1-SCALING",
-    title="[R] Scaling of the convergence time T*(eps) with P and eta",
+    title="Scaling of the convergence time T*(eps) with P and eta",
     provenance=Provenance(item="SPEC §9.1 THM-MAIN-v1, T* = O~(poly(P)/eta) [NR exponents]", tag="R", paper="v1 §4"),
     statement=[sp.Eq(T_star, sp.Symbol("C") * P**alpha * eta**beta)],
     claims=[ScalingStudy(runs(), eps=EPS, fraction=FRACTION)],

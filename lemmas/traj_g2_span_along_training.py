@@ -19,7 +19,7 @@ def runs(init: str, basis: str) -> dict:
 
 LEMMA = Lemma(
     id="LEM-G2-TRAJ",
-    title="[D] Along GD from Q(0) = 0, Q stays in the span of the FP and PP directions",
+    title="Along GD from Q(0) = 0, Q stays in the span of the FP and PP directions",
     provenance=Provenance(item="SPEC §8 LEM-G2", tag="D", paper="v1 §5 (gradient dynamics)"),
     statement=[sp.LessThan(Q_off / Q_norm, sp.Float(1e-10))],
     claims=[SpanAlongTraining(runs("zero", "rotated")),

@@ -20,7 +20,7 @@ def runs() -> dict:
 
 LEMMA = Lemma(
     id="LEM-G3-G9-TRAJ",
-    title="[D] Along GD the query rows evolve independently and symmetric correlations stay equal",
+    title="Along GD the query rows evolve independently and symmetric correlations stay equal",
     provenance=Provenance(item="SPEC §8 LEM-G3, LEM-G9", tag="D", paper="v1 §5 (gradient dynamics)"),
     statement=[sp.Eq(Phi[sigma(p), tau(f)], Phi[p, f]), sp.Eq(Ups[sigma(p), sigma(q)], Ups[p, q])],
     claims=[RowDecoupling(runs()), SymmetryAlongTraining(runs())],

@@ -313,7 +313,7 @@ def load_lemmas(args) -> tuple[list[Lemma], list[str]]:
 
 
 def exit_code(results: list[LemmaResult], input_errors: list[str]) -> int:
-    if any(r.verdict in (Verdict.REFUTED, Verdict.ERROR) for r in results):
+    if any(r.failed for r in results):
         return EXIT_REFUTED
     return EXIT_INPUT if input_errors else EXIT_OK
 
@@ -325,7 +325,10 @@ def results_table(results: list[LemmaResult], console: Console) -> Table:
                      ("time", {"justify": "right"}), ("title", {"overflow": "fold"})]:
         table.add_column(name, **kw)
     for r in results:
-        table.add_row(Text(r.lemma_id), Text(f"[{r.provenance.get('tag', '?')}]"), verdict_text(r.verdict),
+        verdict = verdict_text(r.verdict)
+        if r.expected:
+            verdict.append(" (known finding)" if r.as_expected else f" (expected {r.expected['verdict']})")
+        table.add_row(Text(r.lemma_id), Text(f"[{r.provenance.get('tag', '?')}]"), verdict,
                       report.checks_passed(r), fmt_margin(report.verdict_margin(r)),
                       f"{r.timing_s:.2f}s", Text(r.title))
     return table
@@ -339,7 +342,8 @@ def print_problems(results: list[LemmaResult], out: Console) -> None:
         for c in r.checks:
             if c.verdict.passed or not c.affects_verdict:
                 continue
-            out.print(Text.assemble((f"{c.verdict.value:<12}", VERDICT_STYLE[c.verdict]), f" {r.lemma_id} ",
+            known = "(known finding) " if r.as_expected else ""
+            out.print(Text.assemble((f"{c.verdict.value:<12}", VERDICT_STYLE[c.verdict]), f" {r.lemma_id} {known}",
                                     f"[{r.provenance.get('tag', '?')}] {c.kind}: {c.name}: {c.summary}"),
                       soft_wrap=True)
             if c.verdict is Verdict.REFUTED:

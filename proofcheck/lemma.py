@@ -137,6 +137,12 @@ class Lemma:
     claims: Sequence[Claim]
     assumptions: Sequence[Assumption] = ()
     notes: str = ""
+    #: a known finding: the verdict this lemma is known to get (e.g. "REFUTED"
+    #: for a reconstructed [R] form that does not hold in our model) and why.
+    #: The verdict is still computed and shown; only a *different* verdict
+    #: counts as a failure (pytest: strict xfail).  Never set it to hide a bug.
+    expect: str | None = None
+    expect_reason: str = ""
     source: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -159,6 +165,12 @@ class Lemma:
             if unknown:
                 raise LemmaFileError(f"lemma {self.id}: {c.kind} claim uses unknown symbol(s) {', '.join(unknown)} "
                                      "(see proofcheck.symbols for the vocabulary)")
+        if self.expect is not None:
+            if self.expect not in {v.value for v in Verdict} - {"ERROR"}:
+                raise LemmaFileError(f"lemma {self.id}: expect must be PROVED, VERIFIED, REFUTED or INCONCLUSIVE, "
+                                     f"got {self.expect!r}")
+            if not self.expect_reason.strip():
+                raise LemmaFileError(f"lemma {self.id}: expect needs an expect_reason saying what the finding is")
         for a in self.assumptions:
             if not isinstance(a, Assumption):
                 raise LemmaFileError(f"lemma {self.id}: assumption {a!r} is not a proofcheck.lemma.Assumption")
@@ -330,4 +342,5 @@ def run_lemma(lemma: Lemma, ctx: CheckContext, versions: dict | None = None) -> 
     return LemmaResult(lemma_id=lemma.id, title=lemma.title, provenance=lemma.provenance.to_dict(), verdict=verdict,
                        checks=checks, budget=ctx.budget.name, seed=ctx.seed, statement=lemma.statement_text(),
                        assumptions=[a.to_dict() for a in lemma.assumptions], source=lemma.source,
-                       versions=versions or {}, timing_s=time.perf_counter() - start)
+                       versions=versions or {}, timing_s=time.perf_counter() - start,
+                       expected={"verdict": lemma.expect, "reason": lemma.expect_reason} if lemma.expect else None)

@@ -86,6 +86,12 @@ def check_lemma(lemma: Lemma | LemmaFileError, config) -> LemmaResult:
                        seed=config.getoption("proofcheck_seed", default=0),
                        timeout=config.getoption("proofcheck_timeout", default=None), device="auto")
     result = run_lemma(lemma, ctx)
+    if result.expected is not None:
+        if result.as_expected:
+            pytest.xfail(f"known finding, {result.verdict.value} as declared: {result.expected['reason']}")
+        pytest.fail(f"{result.lemma_id}: expected {result.expected['verdict']} (known finding: "
+                    f"{result.expected['reason']}) but got {result.verdict.value}\n" + failure_message(result),
+                    pytrace=False)
     if result.verdict in (Verdict.REFUTED, Verdict.ERROR):
         pytest.fail(failure_message(result), pytrace=False)
     if result.verdict is Verdict.INCONCLUSIVE:

@@ -260,6 +260,8 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
             f"<p>Verdict: {badge(r.verdict, big=True)} &nbsp; <span class='muted'>budget {_e(r.budget)}, "
             f"seed {_e(r.seed)}, {r.timing_s:.2f} s</span></p>",
             provenance_banner(r.provenance)]
+    if r.expected:
+        body.append(f'<p class="info">{known_finding(r)}</p>')
     if r.error:
         body.append(f'<p class="missing">{_e(r.error)}</p>')
     body += ["<h2>Statement</h2>", _pre(r.statement or "(no statement)")]
@@ -305,7 +307,8 @@ def index_html(results: list[LemmaResult], problems: list[str] = ()) -> str:
     for r in sorted(results, key=lambda r: r.lemma_id):
         tag = r.provenance.get("tag", "?")
         rows.append(f'<tr><td class="id"><a href="{_e(r.lemma_id)}.html">{_e(r.lemma_id)}</a></td><td>{_e(r.title)}</td>'
-                    f"<td>{tag_badge(tag)}</td><td>{badge(r.verdict)}</td>"
+                    f"<td>{tag_badge(tag)}</td><td>{badge(r.verdict)}"
+                    f"{'<br><span class=info>known finding</span>' if r.as_expected else ''}</td>"
                     f'<td class="num">{checks_passed(r)}</td><td class="num">{fmt_number(verdict_margin(r))}</td><td class="num">{r.timing_s:.2f} s</td>'
                     f"<td>{_e(r.budget)}</td><td class='num'>{_e(r.seed)}</td></tr>")
     legend = "".join(f"<li>{tag_badge(t)} {_e(TAG_READING[t])}</li>" for t in TAG_READING)
@@ -377,6 +380,14 @@ def rebuild(report_dir: str | os.PathLike) -> tuple[list[LemmaResult], list[str]
     return results, problems
 
 
+def known_finding(r: LemmaResult) -> str:
+    """One line on a lemma's declared known finding and whether this run matched it."""
+    e = r.expected
+    head = (f"Known finding: {e['verdict']} as declared" if r.as_expected
+            else f"Expected {e['verdict']} (known finding) but got {r.verdict.value}")
+    return f"{head}: {e['reason']}"
+
+
 JUNIT_ELEMENT = {Verdict.REFUTED: "failure", Verdict.ERROR: "error", Verdict.INCONCLUSIVE: "skipped"}
 
 
@@ -388,7 +399,7 @@ def junit_xml(results: list[LemmaResult]) -> str:
 
     root = ET.Element("testsuites", name="proofcheck")
     for r in results:
-        counted = [c.verdict for c in r.checks if c.affects_verdict]
+        counted = [c.verdict for c in r.checks if c.affects_verdict and not r.as_expected]
         suite = ET.SubElement(root, "testsuite", name=r.lemma_id, tests=str(len(r.checks)),
                               failures=str(counted.count(Verdict.REFUTED)), errors=str(counted.count(Verdict.ERROR)),
                               skipped=str(counted.count(Verdict.INCONCLUSIVE)), time=f"{r.timing_s:.3f}")
@@ -401,6 +412,9 @@ def junit_xml(results: list[LemmaResult]) -> str:
         for c in r.checks:
             case = ET.SubElement(suite, "testcase", classname=r.lemma_id, name=f"[{tag}] {c.kind}: {c.name}",
                                  time=f"{c.timing_s:.3f}")
+            if r.as_expected and c.verdict is Verdict(r.expected["verdict"]):
+                ET.SubElement(case, "skipped", message=known_finding(r))
+                continue
             if not c.affects_verdict:
                 # an assumption probe shows what happens outside the assumptions: shown, never a CI failure
                 ET.SubElement(case, "system-out").text = f"informative probe: {c.verdict.value}: {c.summary}"

@@ -35,12 +35,14 @@ G6_OWN = z[a] ** 2 * A[a] * (1 - A[a]) + z[j] ** 2 * A[j] * (1 - A[j])
 G6_INTEGRAND = z[j] * A[j] * (G6_OTHERS - G6_OWN)
 
 G5_SIGN = PointwiseInequality(
-    "[D] LEM-G5: target FP ascent integrand z_a A_{p,a} ||x_p - F_p||^2 >= 0", G5_INTEGRAND, ">=", 0)
+    "[D] LEM-G5: target FP ascent integrand z_a A_{p,a} ||x_p - F_p||^2 >= 0", G5_INTEGRAND, ">=", 0,
+    assumes=("z_positive",))
 
 G6_SUFFICIENT_DECREASE = PointwiseInequality(
     "[D] LEM-G6: if z_a^2 A_a (1-A_a) + z_j^2 A_j (1-A_j) >= sum_{i != a,j} z_i^2 A_i^2 (j != a), "
     "the non-target FP ascent integrand is <= 0",
-    G6_INTEGRAND, "<=", 0, condition=sp.And(sp.Ne(j, a), sp.GreaterThan(G6_OWN, G6_OTHERS, evaluate=False)))
+    G6_INTEGRAND, "<=", 0, condition=sp.And(sp.Ne(j, a), sp.GreaterThan(G6_OWN, G6_OTHERS, evaluate=False)),
+    assumes=("z_positive",))
 
 #: LEM-G6 integrand at j = 1 and its main term for a local query (SPEC LEM-G7)
 G7_INTEGRAND = G6_INTEGRAND.subs(j, 1)

@@ -116,6 +116,8 @@ class LemmaResult:
     versions: dict = field(default_factory=dict)
     timing_s: float = 0.0
     error: str | None = None
+    #: a known finding declared by the lemma file: {"verdict": .., "reason": ..}
+    expected: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -132,6 +134,19 @@ class LemmaResult:
         d["verdict"] = Verdict(d["verdict"])
         d["checks"] = [CheckResult.from_dict(c) for c in d["checks"]]
         return cls(**d)
+
+    @property
+    def as_expected(self) -> bool:
+        """The lemma got the verdict its file declares as a known finding."""
+        return self.expected is not None and self.expected.get("verdict") == self.verdict.value
+
+    @property
+    def failed(self) -> bool:
+        """What makes CI fail: REFUTED or ERROR, unless REFUTED is the declared
+        known finding; or any verdict other than a declared known finding."""
+        if self.expected is not None:
+            return not self.as_expected
+        return self.verdict in (Verdict.REFUTED, Verdict.ERROR)
 
     @property
     def worst_margin(self) -> float | None:
