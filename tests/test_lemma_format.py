@@ -137,3 +137,22 @@ def test_combine_never_turns_missing_or_failed_evidence_into_a_pass():
 
 def test_budgets_are_named_and_full_is_deeper():
     assert BUDGETS["full"].examples > BUDGETS["quick"].examples and BUDGETS["full"].seeds >= 20
+
+
+def test_known_finding_is_shown_and_only_a_different_verdict_fails(tmp_path):
+    base = GOOD.replace("claims=[DerivativeAtOne()]", "claims=[DerivativeAtOne(2.0)], expect='REFUTED', "
+                        "expect_reason='planted: factor 2 is wrong'")
+    result = run_lemma(load_lemma_file(write(tmp_path, "known.py", base)), CheckContext())
+    assert result.verdict is Verdict.REFUTED and result.as_expected and not result.failed
+    assert result.expected == {"verdict": "REFUTED", "reason": "planted: factor 2 is wrong"}
+    fixed = base.replace("DerivativeAtOne(2.0)", "DerivativeAtOne()")
+    result = run_lemma(load_lemma_file(write(tmp_path, "fixed.py", fixed)), CheckContext())
+    assert result.verdict is Verdict.VERIFIED and not result.as_expected and result.failed
+
+
+def test_known_finding_needs_a_reason_and_a_real_verdict(tmp_path):
+    for extra, message in [("expect='REFUTED'", "needs an expect_reason"),
+                           ("expect='ERROR', expect_reason='x'", "expect must be")]:
+        path = write(tmp_path, "bad.py", GOOD.replace("claims=[DerivativeAtOne()]", f"claims=[DerivativeAtOne()], {extra}"))
+        with pytest.raises(LemmaFileError, match=message):
+            load_lemma_file(path)
