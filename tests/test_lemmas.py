@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from sample_lemmas import FALSE_FORMS, write_lemma
@@ -35,8 +36,10 @@ def test_pytest_runs_each_lemma_as_an_item_and_fails_with_its_summary(tmp_path):
         def test_lemma(lemma, request):
             check_lemma(lemma, request.config)
     '''))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "proofcheck.pytest_plugin", "-p",
-                           "no:cacheprovider", "--rootdir", str(tmp_path), "test_user_lemmas.py",
+    # the installed pytest11 entry point loads the plugin; -p stands in for it when not installed
+    installed = any(ep.value == "proofcheck.pytest_plugin" for ep in entry_points(group="pytest11"))
+    load = [] if installed else ["-p", "proofcheck.pytest_plugin"]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *load, "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "test_user_lemmas.py",
                            "--proofcheck-no-builtin", "--proofcheck-lemmas", "user", "--proofcheck-seed", "1"],
                           cwd=tmp_path,
                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=240)
