@@ -187,7 +187,7 @@ class Lemma:
 
     def statement_text(self) -> str:
         stmts = self.statement if isinstance(self.statement, (list, tuple)) else [self.statement]
-        return "\n".join(sympy.pretty(s, use_unicode=True) for s in stmts)
+        return "\n".join(sympy.pretty(s, use_unicode=True, wrap_line=False) for s in stmts)
 
 
 def unknown_symbols(expr, vocabulary=None) -> list[str]:
