@@ -162,10 +162,12 @@ class EventLoss:
         """A_{p,0}: mass on masked keys (0 in variant A)."""
         return sp.Add(*[self.attn(q) for q in self.keys if not self.unmasked[q]])
 
+    @lru_cache(maxsize=None)  # noqa: B019  (EventLoss objects are themselves cached: see event_loss)
     def ascent_phi(self, jj: int) -> sp.Expr:
         """-dl/dphi_j = -z_j P_j dl/dP_j, derived by sympy.diff from the model's loss."""
         return -z[jj] * self.P_sym[jj] * sp.diff(self.loss, self.P_sym[jj])
 
+    @lru_cache(maxsize=None)  # noqa: B019
     def ascent_ups(self, q: int) -> sp.Expr:
         """-dl/dups_q = -U_q dl/dU_q."""
         return -self.U_sym[q] * sp.diff(self.loss, self.U_sym[q])
@@ -194,6 +196,14 @@ class EventLoss:
                       for jj, s in self.phi.items()})
         image.update({self.U_sym[q]: sp.exp(coords[s]).evalf(WITNESS_DIGITS + 10) for q, s in self.ups.items()})
         return {**zs, **coords}, image
+
+
+@lru_cache(maxsize=1024)
+def event_loss(inst: Instance, ev: Event) -> EventLoss:
+    """One EventLoss per event and instance in a process: the lemmas G1, G4,
+    G5, G6 and G8 differentiate the same per-event losses, so their derivatives
+    (the costly ``sympy.diff``) are shared instead of derived once per lemma."""
+    return EventLoss(inst, ev)
 
 
 @lru_cache(maxsize=4096)
@@ -393,7 +403,7 @@ def prove_identity(closed_form, coordinate: str, inst: Instance, key_set: str, *
             hits += 1
             continue
         misses += 1
-        el = EventLoss(inst, ev)
+        el = event_loss(inst, ev)
         ok = True
         for comp in components(el, closed_form, coordinate, restriction):
             n_components += 1
