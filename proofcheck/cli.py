@@ -6,7 +6,9 @@ Exit codes (``proofcheck verify``; the other commands use 0 and 2 only):
 0     nothing REFUTED, no check raised, no input error (INCONCLUSIVE is shown,
       but it is not a failure: no evidence either way)
 1     some lemma is REFUTED or some check raised (ERROR): a false statement or a
-      broken check outranks everything else, so CI never hides it behind exit 2
+      broken check outranks everything else, so CI never hides it behind exit 2.
+      A lemma's declared known finding (``expect=``) does not count; a
+      different verdict for such a lemma does
 2     usage or input error: a bad argument, a lemma file that does not load,
       an unknown lemma id, an unwritable report folder, an unreadable trajectory
       or report.  Bad lemma files are reported one line each and the good
@@ -96,7 +98,7 @@ def key_value(text: str) -> tuple[str, object]:
 
 
 EPILOG = """exit codes of verify: 0 nothing REFUTED or errored; 1 some lemma REFUTED or a check raised
-(this outranks 2); 2 usage or input error (bad argument, lemma file that does not load,
+(this outranks 2; a lemma's declared known finding does not count, a different verdict for it does); 2 usage or input error (bad argument, lemma file that does not load,
 unknown id, unwritable report folder); 130 interrupted.  Reports: REPORT_DIR/index.html,
 REPORT_DIR/ID.json, REPORT_DIR/ID.html, REPORT_DIR/plots/ID/."""
 
