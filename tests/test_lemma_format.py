@@ -156,3 +156,20 @@ def test_known_finding_needs_a_reason_and_a_real_verdict(tmp_path):
         path = write(tmp_path, "bad.py", GOOD.replace("claims=[DerivativeAtOne()]", f"claims=[DerivativeAtOne()], {extra}"))
         with pytest.raises(LemmaFileError, match=message):
             load_lemma_file(path)
+
+
+def test_verify_exit_code_counts_a_known_finding_only_when_it_does_not_recur(tmp_path):
+    from proofcheck.cli import exit_code
+
+    known = GOOD.replace("claims=[DerivativeAtOne()]", "claims=[DerivativeAtOne(2.0)], expect='REFUTED', "
+                         "expect_reason='planted'")
+    recurred = run_lemma(load_lemma_file(write(tmp_path, "k.py", known)), CheckContext())
+    gone = run_lemma(load_lemma_file(write(tmp_path, "g.py", known.replace("DerivativeAtOne(2.0)",
+                                                                            "DerivativeAtOne()"))), CheckContext())
+    plain_false = run_lemma(load_lemma_file(write(tmp_path, "f.py", GOOD.replace("DerivativeAtOne()",
+                                                                                 "DerivativeAtOne(2.0)"))),
+                            CheckContext())
+    assert exit_code([recurred], []) == 0
+    assert exit_code([recurred, gone], []) == 1
+    assert exit_code([recurred, plain_false], []) == 1
+    assert exit_code([recurred], ["bad file"]) == 2
