@@ -355,32 +355,34 @@ small_local_masses = _make(
 
 # -- symmetric_instance (LEM-G9) ------------------------------------------------------------------
 
+def feature_permutation(inst: Instance, sigma: Sequence[int]) -> list[int] | None:
+    """The feature permutation tau that makes the position permutation sigma a
+    symmetry of the instance (SPEC LEM-G9): sigma maps every area of every
+    cluster onto an area of the same cluster with the same z law, and tau maps
+    the features accordingly.  None if sigma is not a symmetry."""
+    tau = [0] * inst.F
+    for k, c in enumerate(inst.clusters):
+        lookup = {frozenset(a): j for j, a in enumerate(c.areas)}
+        for j, area in enumerate(c.areas):
+            img = lookup.get(frozenset(sigma[p] for p in area))
+            if img is None or c.z[img] != c.z[j]:
+                return None
+            tau[inst.feature_index(k, j)] = inst.feature_index(k, img)
+    return tau
+
+
 def automorphisms(inst: Instance, limit: int = 64) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Non-trivial automorphisms of an instance (SPEC LEM-G9): pairs (pi, tau) of a
-    permutation pi of the positions and tau of the feature columns such that, in
-    every cluster, pi maps each area onto an area with the same z law (tau maps the
-    features accordingly).  Clusters are kept fixed.  Brute force over pi, so
-    meant for P <= 7; at most ``limit`` are returned."""
+    """Non-trivial automorphisms (pi, tau) of an instance (SPEC LEM-G9), see
+    :func:`feature_permutation`.  Clusters are kept fixed.  Brute force over pi,
+    so meant for P <= 7; at most ``limit`` are returned."""
     if inst.P > 7:
         raise UsageError(f"automorphism search is brute force; P = {inst.P} is too large (at most 7)")
-    area_index = [{p: j for j, area in enumerate(c.areas) for p in area} for c in inst.clusters]
     out = []
     for pi in itertools.permutations(range(inst.P)):
         if pi == tuple(range(inst.P)):
             continue
-        tau = [0] * inst.F
-        ok = True
-        for k, c in enumerate(inst.clusters):
-            for j, area in enumerate(c.areas):
-                image = {pi[p] for p in area}
-                j2 = area_index[k][pi[area[0]]]
-                if image != set(c.areas[j2]) or c.z[j2] != c.z[j]:
-                    ok = False
-                    break
-                tau[inst.feature_index(k, j)] = inst.feature_index(k, j2)
-            if not ok:
-                break
-        if ok:
+        tau = feature_permutation(inst, pi)
+        if tau is not None:
             out.append((pi, tuple(tau)))
             if len(out) >= limit:
                 break

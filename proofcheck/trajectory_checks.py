@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
 from . import theorems as th
+from .assumptions import feature_permutation
 from .coords import grad_coords
 from .errors import TrainingDiverged
 from .instance import DTYPE, Instance
@@ -291,22 +292,6 @@ class RowDecoupling(TrajectoryClaim):
                            counterexample=worst[1], margin=atol - worst[0])
 
 
-def partition_automorphism(inst: Instance, sigma: Sequence[int]) -> list[int] | None:
-    """The feature permutation tau that makes the position permutation sigma a
-    symmetry of the instance (SPEC LEM-G9): sigma maps every area of every
-    cluster onto an area of the same cluster with the same z law.  None if
-    sigma is not a symmetry."""
-    tau = [0] * inst.F
-    for k, c in enumerate(inst.clusters):
-        lookup = {frozenset(a): j for j, a in enumerate(c.areas)}
-        for j, area in enumerate(c.areas):
-            img = lookup.get(frozenset(sigma[p] for p in area))
-            if img is None or c.z[img] != c.z[j]:
-                return None
-            tau[inst.feature_index(k, j)] = inst.feature_index(k, img)
-    return tau
-
-
 def candidate_symmetries(P: int) -> list[list[int]]:
     """Candidate symmetries of the positions: cyclic shifts, reflections and
     transpositions (a transposition of two positions that share an area in
@@ -320,7 +305,7 @@ def candidate_symmetries(P: int) -> list[list[int]]:
 @dataclass
 class SymmetryAlongTraining(TrajectoryClaim):
     """LEM-G9 along training: for every symmetry (sigma, tau) of the instance
-    among :func:`candidate_symmetries` (filtered by :func:`partition_automorphism`), Phi[sigma p, tau f] = Phi[p, f] and
+    among :func:`candidate_symmetries` (filtered by :func:`feature_permutation`), Phi[sigma p, tau f] = Phi[p, f] and
     Ups[sigma p, sigma q] = Ups[p, q] at every logged step.  ``forced``: pairs
     (sigma, tau) checked whether or not they are symmetries (the planted wrong
     variant: a transposition of two positions with different roles).  Needs
@@ -337,7 +322,7 @@ class SymmetryAlongTraining(TrajectoryClaim):
             return self.result(lemma, run, Verdict.INCONCLUSIVE, "GD ran on a Monte Carlo batch, which is not "
                                "symmetric: LEM-G9 needs the exact expectation", evidence={"reason": "Monte Carlo GD"})
         pairs = list(self.forced) or [(s, t) for s in candidate_symmetries(inst.P)
-                                      if (t := partition_automorphism(inst, s)) is not None]
+                                      if (t := feature_permutation(inst, s)) is not None]
         if not pairs:
             return self.result(lemma, run, Verdict.INCONCLUSIVE, "no symmetry of the instance among the candidates",
                                evidence={"reason": "no symmetry found"})

@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 from proofcheck import trajcache
+from proofcheck.assumptions import feature_permutation
 from proofcheck import trajectory_checks as tc
 from proofcheck.errors import TrainingDiverged
 from proofcheck.instance import balanced, fixture_6, global_local
@@ -60,11 +61,11 @@ def test_lem_g3_row_decoupling_and_planted_own_row(ctx):
     assert only(claim.mutated(perturb="own"), ctx).verdict is Verdict.REFUTED
 
 
-def test_partition_automorphisms_of_balanced():
+def test_feature_permutations_of_balanced():
     inst = balanced(4, N=2)           # cluster 1 {0,1},{2,3}; cluster 2 {0,2},{1,3}
-    assert tc.partition_automorphism(inst, [1, 0, 3, 2]) is not None      # swaps within both partitions
-    assert tc.partition_automorphism(inst, [0, 1, 3, 2]) is None          # breaks cluster 2's areas
-    assert tc.partition_automorphism(inst, [0, 2, 1, 3]) is None          # maps cluster 1's area {0,1} to {0,2}
+    assert feature_permutation(inst, [1, 0, 3, 2]) is not None      # swaps within both partitions
+    assert feature_permutation(inst, [0, 1, 3, 2]) is None          # breaks cluster 2's areas
+    assert feature_permutation(inst, [0, 2, 1, 3]) is None          # maps cluster 1's area {0,1} to {0,2}
 
 
 def test_lem_g9_symmetry_and_planted_false_symmetry(ctx):
