@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proofcheck.coords import grad_coords_closed_form  # noqa: E402
-from proofcheck.instance import DTYPE, balanced  # noqa: E402
-from proofcheck.sampling import exact_batch  # noqa: E402
-from proofcheck.trainer import loss_and_gradient  # noqa: E402
+from proofcheck.setting.coords import grad_coords_closed_form  # noqa: E402
+from proofcheck.setting.instance import DTYPE, balanced  # noqa: E402
+from proofcheck.setting.sampling import exact_batch  # noqa: E402
+from proofcheck.setting.trainer import loss_and_gradient  # noqa: E402
 
 
 def best_time(fn, repeats=3):

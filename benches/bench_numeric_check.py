@@ -6,7 +6,7 @@ Monte Carlo batch of 256 events shared by both.  The three-way check is LEM-G4 (
 P x F FP entries) and LEM-G8 (all P x P PP entries): the closed form lambdified to
 torch, autograd of the full d x d model, and central finite differences of the row
 losses at steps h and 2h (4 (F + P) evaluations of the coordinate loss).
-gradcheck runs on the coordinate loss L(Phi, Ups) (``proofcheck.coords.loss_coords``,
+gradcheck runs on the coordinate loss L(Phi, Ups) (``proofcheck.setting.coords.loss_coords``,
 the loss the finite-difference leg uses), with fast_mode=False: two evaluations per
 input element, P (F + P) = 4352 elements.
 
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from proofcheck.coords import loss_coords
-from proofcheck.identity import judge
-from proofcheck.instance import DTYPE, balanced
-from proofcheck.lemma import load_lemma_file
-from proofcheck.sampling import sample_batch
+from proofcheck.setting.coords import loss_coords
+from proofcheck.checks.identity import judge
+from proofcheck.setting.instance import DTYPE, balanced
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.setting.sampling import sample_batch
 
 LEMMAS = Path(__file__).resolve().parent.parent / "lemmas"
 

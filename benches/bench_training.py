@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proofcheck.instance import DTYPE, balanced  # noqa: E402
-from proofcheck.sampling import sample_batch  # noqa: E402
-from proofcheck.trainer import loss_and_gradient  # noqa: E402
+from proofcheck.setting.instance import DTYPE, balanced  # noqa: E402
+from proofcheck.setting.sampling import sample_batch  # noqa: E402
+from proofcheck.setting.trainer import loss_and_gradient  # noqa: E402
 
 
 def steps_per_second(inst, parametrisation: str, batch_size: int, seconds: float, eta: float = 1.0) -> float:

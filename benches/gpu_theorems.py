@@ -19,23 +19,26 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proofcheck import trajectory_checks as tc  # noqa: E402
-from proofcheck.instance import balanced, global_local  # noqa: E402
-from proofcheck.lemma import BUDGETS, CheckContext, Lemma, Provenance  # noqa: E402
-from proofcheck.trainer import TrainConfig  # noqa: E402
+from proofcheck.checks.theorem import AreaWide, Diversity, Phases, ScalingStudy  # noqa: E402
+from proofcheck.lang.runs import ETA_AREA_WIDE  # noqa: E402
+from proofcheck.setting.runs import Run  # noqa: E402
+from proofcheck.setting.instance import balanced, global_local  # noqa: E402
+from proofcheck.context import CheckContext, QUICK
+from proofcheck.lang.lemma import Lemma, Provenance  # noqa: E402
+from proofcheck.setting.trainer import TrainConfig  # noqa: E402
 
 
 def runs_for(small: bool) -> dict:
     Ps = (8, 16) if small else (32, 64, 128)
     Pg = (10,) if small else (32, 64)
     steps = 60 if small else 400
-    main = [tc.Run(balanced(P), TrainConfig(steps=steps, eta=tc.ETA_AREA_WIDE, log_every=5,
+    main = [Run(balanced(P), TrainConfig(steps=steps, eta=ETA_AREA_WIDE, log_every=5,
                                              eval_samples=512 if small else 4096), eval_samples=2048)
             for P in Ps]
-    phases = [tc.Run(global_local(P), TrainConfig(steps=3 * steps, eta=20.0, log_every=4,
+    phases = [Run(global_local(P), TrainConfig(steps=3 * steps, eta=20.0, log_every=4,
                                                   eval_samples=512 if small else 4096), eval_samples=2048)
               for P in Pg]
-    scaling = [tc.Run(balanced(P, N=P // 2), TrainConfig(steps=500 if small else 1000, eta=eta, log_every=10,
+    scaling = [Run(balanced(P, N=P // 2), TrainConfig(steps=500 if small else 1000, eta=eta, log_every=10,
                                                          eval_samples=1024 if small else 4096), eval_samples=2048)
                for P in ((4, 6, 8) if small else (8, 16, 32, 64, 128)) for eta in (10.0, 20.0)]
     return {"main": main, "phases": phases, "scaling": scaling}
@@ -52,12 +55,12 @@ def main(argv=None) -> int:
     print(f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device == 'cuda' else ''}; "
           f"{'small' if small else 'large'} run", flush=True)
     r = runs_for(small)
-    claims = [("THM-MAIN-v1", tc.AreaWide({"quick": r["main"]})),
-              ("THM-DIVERSITY", tc.Diversity({"quick": r["main"]}, level="areas")),
-              ("THM-DIVERSITY", tc.Diversity({"quick": r["main"]}, level="keys")),
-              ("THM-MAE-v3", tc.Phases({"quick": r["phases"]})),
-              ("THM-MAIN-v1-SCALING", tc.ScalingStudy({"quick": r["scaling"]}, eps=0.2, fraction=0.9))]
-    ctx = CheckContext(budget=BUDGETS["quick"], cache_dir=args.cache, device=device)
+    claims = [("THM-MAIN-v1", AreaWide({QUICK: r["main"]})),
+              ("THM-DIVERSITY", Diversity({QUICK: r["main"]}, level="areas")),
+              ("THM-DIVERSITY", Diversity({QUICK: r["main"]}, level="keys")),
+              ("THM-MAE-v3", Phases({QUICK: r["phases"]})),
+              ("THM-MAIN-v1-SCALING", ScalingStudy({QUICK: r["scaling"]}, eps=0.2, fraction=0.9))]
+    ctx = CheckContext(budget=QUICK, cache_dir=args.cache, device=device)
     for lemma_id, claim in claims:
         lemma = Lemma(lemma_id, lemma_id, Provenance("SPEC §9", "R"), sp.Integer(0), [claim])
         t0 = time.perf_counter()

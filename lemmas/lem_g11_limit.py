@@ -8,10 +8,7 @@ infimum is approached but not attained at finite Q.
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.structural import LimitClaim, UnavoidableProbability
+from proofcheck.api import AssumptionProbe, Lemma, LimitClaim, Provenance, UnavoidableProbability, by_name
 
 gamma, C = sp.symbols("gamma C_ka", positive=True)
 L_inf, prob = sp.symbols("L_inf Pr_unavoidable", nonnegative=True)

@@ -9,13 +9,10 @@ v_{k,j} and e_q, and the numeric leg compares the whole (P x d) block E^T grad_Q
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.identity import GradientIdentity
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.symbols import A, R_p, a, attn_q, b, delta, u_q, z
+from proofcheck.api import G1_COEFFICIENT, GradientIdentity, Lemma, Provenance, by_name
 
 #: c_q = attn_{p->q} <x_p - F_p, x~_q - F_p>, the coefficient of e_p (x~_q + e_q)^T in -grad_Q L
-COEFFICIENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
+COEFFICIENT = G1_COEFFICIENT
 
 LEMMA = Lemma(
     id="LEM-G1",

@@ -7,10 +7,7 @@ GD stays in the span and GD on Q equals GD on the coordinates (Phi, Ups).
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.structural import SpanClosure
+from proofcheck.api import AssumptionProbe, Lemma, Provenance, SpanClosure, by_name
 
 p, q, f, t = sp.symbols("p q f t", integer=True, positive=True)
 P, F = sp.symbols("P F", integer=True, positive=True)

@@ -5,10 +5,7 @@ dynamics of {Phi_{p->.}, Ups_{p->.}} for different query positions p are indepen
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.structural import RowDecoupling
+from proofcheck.api import AssumptionProbe, Lemma, Provenance, RowDecoupling, by_name
 
 p, P = sp.symbols("p P", integer=True, positive=True)
 L, L_p, Q = sp.Function("L"), sp.Function("L_p"), sp.Symbol("Q")

@@ -7,13 +7,9 @@ orthonormal embeddings (the logits of SPEC DEF-CORR).
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.identity import GradientIdentity
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.symbols import A, R_p, a, delta, j, z
+from proofcheck.api import G4_ASCENT, GradientIdentity, Lemma, Provenance, by_name
 
-#: per-event integrand of -dL/dPhi_{p->v_{k,j}} (the indicators 1_k 1{p in M} are the event loop's)
-ASCENT = z[j] * A[j] * (z[j] ** 2 * (delta(j, a) - A[j]) + R_p)
+ASCENT = G4_ASCENT
 
 LEMMA = Lemma(
     id="LEM-G4",

@@ -8,20 +8,17 @@ z >= L > 0) is an inequality claim; it is in SIGN_CLAIMS below.
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.identity import GradientIdentity
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.spec_inequalities import G5_SIGN
-from proofcheck.symbols import A, a, j, r2_p, z
+from proofcheck.api import (AssumptionProbe, G5_ASCENT, GradientIdentity, Lemma, PointwiseInequality, Provenance, a,
+                            by_name, j)
 
-#: per-event integrand of -dL/dPhi_{p->v_{k,a}}: z_a A_{p,a} ||r_p||^2
-ASCENT = z[a] * A[a] * r2_p
+ASCENT = G5_ASCENT
 
 IDENTITY = GradientIdentity("[D] LEM-G5: -dL/dPhi_{p->v_{k,a}} = E[1_k 1_M z_a A_a ||r_p||^2] (target entries j = a)",
                             "fp", ASCENT, restriction=sp.Eq(j, a))
 #: the sign claim (needs z > 0), and a probe showing that it does
-SIGN_CLAIMS = [G5_SIGN, AssumptionProbe(G5_SIGN, ["z_positive"])]
+SIGN = PointwiseInequality("[D] LEM-G5: target FP ascent integrand z_a A_{p,a} ||x_p - F_p||^2 >= 0", ASCENT, ">=", 0,
+                          assumes=("z_positive",))
+SIGN_CLAIMS = [SIGN, AssumptionProbe(SIGN, ["z_positive"])]
 
 LEMMA = Lemma(
     id="LEM-G5",

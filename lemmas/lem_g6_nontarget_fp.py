@@ -8,22 +8,21 @@ condition for a decrease is an inequality claim; it is in SIGN_CLAIMS below.
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.identity import GradientIdentity
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.spec_inequalities import G6_SUFFICIENT_DECREASE
-from proofcheck.symbols import A, N, a, delta, i, j, z
+from proofcheck.api import (AssumptionProbe, G6_ASCENT, G6_OTHERS, G6_OWN, GradientIdentity, Lemma,
+                            PointwiseInequality, Provenance, a, by_name, j)
 
-OTHERS = sp.Sum((1 - delta(i, a)) * (1 - delta(i, j)) * z[i] ** 2 * A[i] ** 2, (i, 1, N))
-#: per-event integrand of -dL/dPhi_{p->v_{k,j}}, j != a
-ASCENT = z[j] * A[j] * (OTHERS - z[a] ** 2 * A[a] * (1 - A[a]) - z[j] ** 2 * A[j] * (1 - A[j]))
+ASCENT = G6_ASCENT
 
 IDENTITY = GradientIdentity("[D] LEM-G6: -dL/dPhi_{p->v_{k,j}} = E[1_k 1_M z_j A_j (sum_{i != a,j} z_i^2 A_i^2 "
                             "- z_a^2 A_a (1-A_a) - z_j^2 A_j (1-A_j))] (non-target entries j != a)",
                             "fp", ASCENT, restriction=sp.Ne(j, a))
 #: SPEC's sufficient condition for a decrease, and a probe of its z > 0 assumption
-SIGN_CLAIMS = [G6_SUFFICIENT_DECREASE, AssumptionProbe(G6_SUFFICIENT_DECREASE, ["z_positive"])]
+SUFFICIENT_DECREASE = PointwiseInequality(
+    "[D] LEM-G6: if z_a^2 A_a (1-A_a) + z_j^2 A_j (1-A_j) >= sum_{i != a,j} z_i^2 A_i^2 (j != a), "
+    "the non-target FP ascent integrand is <= 0",
+    ASCENT, "<=", 0, condition=sp.And(sp.Ne(j, a), sp.GreaterThan(G6_OWN, G6_OTHERS, evaluate=False)),
+    assumes=("z_positive",))
+SIGN_CLAIMS = [SUFFICIENT_DECREASE, AssumptionProbe(SUFFICIENT_DECREASE, ["z_positive"])]
 
 LEMMA = Lemma(
     id="LEM-G6",

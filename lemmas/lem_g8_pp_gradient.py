@@ -5,13 +5,10 @@
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.identity import GradientIdentity
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.symbols import A, R_p, a, attn_q, b, delta, u_q, z
+from proofcheck.api import G8_ASCENT, GradientIdentity, Lemma, Provenance, by_name
 
 #: per-event integrand of -dL/dUps_{p->q} (1{p in M, q in S} is the event loop's)
-ASCENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)
+ASCENT = G8_ASCENT
 
 LEMMA = Lemma(
     id="LEM-G8",

@@ -12,10 +12,7 @@ automorphism one, which covers SPEC's K = 1 corollary for keys q, q' != p.
 """
 import sympy as sp
 
-from proofcheck.assumptions import by_name
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.probing import AssumptionProbe
-from proofcheck.structural import GradientEquivariance, SymmetryPreserved
+from proofcheck.api import AssumptionProbe, GradientEquivariance, Lemma, Provenance, SymmetryPreserved, by_name
 
 p, q, t = sp.symbols("p q t", integer=True, nonnegative=True)
 pi = sp.Function("pi")

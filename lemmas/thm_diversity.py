@@ -1,8 +1,7 @@
 """Diverse attention after MAE training, pooled by area (SPEC §1 [V]; EXP-1's metric is [NR], ours is [R])."""
 import sympy as sp
 
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.trajectory_checks import Diversity, area_wide_runs
+from proofcheck.api import Diversity, Lemma, Provenance, area_wide_runs
 
 D, D_ideal = sp.symbols("D D_ideal", nonnegative=True)
 
@@ -14,7 +13,7 @@ LEMMA = Lemma(
     statement=[sp.LessThan(sp.Abs(D - D_ideal), sp.Rational(1, 10) * D_ideal)],
     claims=[Diversity(area_wide_runs(), level="areas")],
     notes="D = E[sum over ordered pairs p != p' of avoidable masked queries of TV(A_p, A_p')] / E[number of "
-          "such pairs] (proofcheck.theorems.attention_diversity) on the attention pooled by area "
+          "such pairs] (proofcheck.setting.measures.attention_diversity) on the attention pooled by area "
           "(A_(p,1..N_k), A_(p,0)): 0 for any collapsed pattern (every query attends the same way), D_ideal for "
           "the area-wide pattern, computed in closed form for the instance.  This definition is the project's "
           "[R] choice; the paper's EXP-1 metric was not recovered.  The same score on the attention over keys "

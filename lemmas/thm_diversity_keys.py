@@ -1,8 +1,7 @@
 """Diversity of attention over keys, not areas: a known finding (SPEC §1 [V]; metric [R])."""
 import sympy as sp
 
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.trajectory_checks import Diversity, area_wide_runs
+from proofcheck.api import Diversity, Lemma, Provenance, area_wide_runs
 
 D, D_ideal = sp.symbols("D D_ideal", nonnegative=True)
 
@@ -19,6 +18,6 @@ LEMMA = Lemma(
                   "GD's PP correlations do not, so two queries of one area differ.  Pooled by area the score is "
                   "within 0.3% of the ideal (THM-DIVERSITY).  For the key-level statement to hold, its reference "
                   "must allow any spread of mass inside the own area.",
-    notes="Same score as THM-DIVERSITY (proofcheck.theorems.attention_diversity) on the attention over keys "
+    notes="Same score as THM-DIVERSITY (proofcheck.setting.measures.attention_diversity) on the attention over keys "
           "instead of its pooling by area.",
 )

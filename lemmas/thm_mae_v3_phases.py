@@ -1,10 +1,7 @@
 """THM-MAE-v3 (SPEC 9.2) on trained models: Phase I then Phase II on `global-local`."""
 import sympy as sp
 
-from proofcheck.instance import global_local
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.trainer import TrainConfig
-from proofcheck.trajectory_checks import Phases, Run
+from proofcheck.api import FULL, Lemma, Phases, Provenance, QUICK, Run, TrainConfig, global_local
 
 t, T1, T2 = sp.symbols("t T_1 T_2", integer=True, nonnegative=True)
 eps = sp.Symbol("epsilon", positive=True)
@@ -19,7 +16,7 @@ def runs() -> dict:
     def run(P, steps, log_every):
         return Run(global_local(P), TrainConfig(steps=steps, eta=20.0, log_every=log_every, eval_samples=2048),
                    eval_samples=4096)
-    return {"quick": [run(8, 100, 4)], "full": [run(10, 1200, 2), run(16, 1200, 4)]}
+    return {QUICK: [run(8, 100, 4)], FULL: [run(10, 1200, 2), run(16, 1200, 4)]}
 
 
 LEMMA = Lemma(

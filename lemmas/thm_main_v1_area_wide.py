@@ -2,10 +2,8 @@
 import sympy as sp
 from hypothesis import strategies as st
 
-from proofcheck.cases import instances
-from proofcheck.instance import Cluster, ZLaw
-from proofcheck.lemma import Assumption, Lemma, Provenance
-from proofcheck.trajectory_checks import AreaWide, TrainCase, TrajectoryProbe, area_wide_runs
+from proofcheck.api import (AreaWide, Assumption, Cluster, Lemma, Provenance, TrainCase, TrajectoryProbe, ZLaw,
+                            area_wide_runs, instances)
 
 eps = sp.Symbol("epsilon", positive=True)
 frac = sp.Symbol("Pr[A_(p,a_k(p)) >= 1 - epsilon | p avoidable]", nonnegative=True)
@@ -68,6 +66,6 @@ LEMMA = Lemma(
     notes="eps = 0.05; item 2 is measured at event level: the fraction of masked (k, X, M, p) events whose own "
           "area has a visible patch (the others are unavoidable, LEM-G11) with A_(p,a_k(p)) >= 1 - eps must be "
           ">= 95% (held-out 95% lower bound for Monte Carlo).  eta = 200 (see "
-          "proofcheck.trajectory_checks.ETA_AREA_WIDE for the measurements behind it): at small eta the target "
+          "proofcheck.lang.runs.ETA_AREA_WIDE for the measurements behind it): at small eta the target "
           "FP correlation grows logarithmically and T* lies beyond a CPU budget.",
 )

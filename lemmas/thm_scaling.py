@@ -1,10 +1,7 @@
 """How T*(eps) of THM-MAIN-v1 scales with P and eta (SPEC 9.1 [R]: T* = O~(poly(P)/eta))."""
 import sympy as sp
 
-from proofcheck.instance import balanced
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.trainer import TrainConfig
-from proofcheck.trajectory_checks import Run, ScalingStudy
+from proofcheck.api import FULL, Lemma, Provenance, QUICK, Run, ScalingStudy, TrainConfig, balanced
 
 T_star, P, eta, alpha, beta = sp.symbols("T^* P eta alpha beta", positive=True)
 
@@ -21,8 +18,8 @@ def runs() -> dict:
     def run(P, eta, steps):
         cfg = TrainConfig(steps=steps, eta=eta, log_every=10, eval_samples=1024 if P > 8 else 8192)
         return Run(balanced(P, N=P // AREA), cfg, eval_samples=2048)
-    return {"quick": [run(P, eta, 250) for P in (4, 6) for eta in (20.0, 40.0)],
-            "full": [run(P, eta, 800) for P in (4, 6, 8, 12, 16) for eta in (10.0, 20.0)]}
+    return {QUICK: [run(P, eta, 250) for P in (4, 6) for eta in (20.0, 40.0)],
+            FULL: [run(P, eta, 800) for P in (4, 6, 8, 12, 16) for eta in (10.0, 20.0)]}
 
 
 LEMMA = Lemma(

@@ -1,10 +1,7 @@
 """LEM-G2 along real training on the full d x d model."""
 import sympy as sp
 
-from proofcheck.instance import fixture_6
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.trainer import TrainConfig
-from proofcheck.trajectory_checks import Run, SpanAlongTraining
+from proofcheck.api import FULL, Lemma, Provenance, QUICK, Run, SpanAlongTraining, TrainConfig, fixture_6
 
 Q_off = sp.Symbol("||Q_t - proj_span Q_t||_F", nonnegative=True)
 Q_norm = sp.Symbol("||Q_t||_F", positive=True)
@@ -14,7 +11,7 @@ def runs(init: str, basis: str) -> dict:
     inst = fixture_6(basis=basis)
     quick = TrainConfig(steps=60, eta=5.0, log_every=5, parametrisation="full", init=init)
     full = TrainConfig(steps=300, eta=5.0, log_every=10, parametrisation="full", init=init)
-    return {"quick": [Run(inst, quick)], "full": [Run(inst, full)]}
+    return {QUICK: [Run(inst, quick)], FULL: [Run(inst, full)]}
 
 
 LEMMA = Lemma(

@@ -1,9 +1,7 @@
 """LEM-G5 along real training: the target FP correlation never decreases."""
 import sympy as sp
 
-from proofcheck.lemma import Lemma, Provenance
-from proofcheck.symbols import A, a, r2_p, z
-from proofcheck.trajectory_checks import TargetFPMonotone, area_wide_runs
+from proofcheck.api import A, Lemma, Provenance, TargetFPMonotone, a, area_wide_runs, r2_p, z
 
 t = sp.Symbol("t", integer=True, nonnegative=True)
 Phi_target = sp.Function("Phi_target")

@@ -1,6 +1,6 @@
 """proofcheck: executable lemmas for one-layer transformers in masked vision
 pretraining (arXiv 2403.02233; mathematics in SPEC.md)."""
-from .errors import ProofcheckError
+from proofcheck.errors import ProofcheckError
 
 __version__ = "0.1.0"
 __all__ = ["ProofcheckError", "__version__"]

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ReportError
+from proofcheck.errors import ReportError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -16,10 +16,10 @@ LEMMA_SOURCE = textwrap.dedent('''
     import sympy as sp
     import torch
 
-    from proofcheck.coords import events, grad_coords
-    from proofcheck.instance import fixture_6
-    from proofcheck.lemma import Assumption, Claim, Lemma, Provenance
-    from proofcheck.sampling import exact_batch
+    from proofcheck.setting.coords import events, grad_coords
+    from proofcheck.setting.instance import fixture_6
+    from proofcheck.lang.lemma import Assumption, Claim, Lemma, Provenance
+    from proofcheck.setting.sampling import exact_batch
     from proofcheck.verdict import CheckResult, Verdict
 
     za, Aa, r2 = sp.symbols("z_a A_a r2", nonnegative=True)

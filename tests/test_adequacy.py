@@ -2,7 +2,7 @@
 lemmas are not.
 
 - Mutation suite: every built-in lemma's SymPy claims are mutated mechanically
-  (proofcheck.adequacy); each non-equivalent mutant must be REFUTED.  CI runs
+  (proofcheck.engine.adequacy); each non-equivalent mutant must be REFUTED.  CI runs
   one mutant per family per claim; ``-m slow`` runs every mutant.  The scores
   are printed in the terminal summary (tests/conftest.py).
 - No false alarms: the true lemmas are not refuted across seeds (3 in CI,
@@ -10,8 +10,10 @@ lemmas are not.
 """
 import pytest
 
-from proofcheck.adequacy import mutable, mutate_lemma
-from proofcheck.lemma import BUDGETS, CheckContext, discover, run_lemma
+from proofcheck.engine.adequacy import mutable, mutate_lemma
+from proofcheck.context import FULL, QUICK, CheckContext
+from proofcheck.engine.discovery import discover
+from proofcheck.engine.session import run_lemma
 from proofcheck.verdict import Verdict
 
 LEMMAS, _ = discover()
@@ -84,9 +86,9 @@ def test_every_lemma_is_mutation_tested_somewhere():
 FAST = [lem for lem in LEMMAS if not any(c.kind == "trajectory" for c in lem.claims)]
 
 
-def no_false_alarm(lemma, seeds, cache_dir, budget="quick"):
+def no_false_alarm(lemma, seeds, cache_dir, budget=QUICK):
     for seed in seeds:
-        result = run_lemma(lemma, CheckContext(budget=BUDGETS[budget], seed=seed, cache_dir=cache_dir))
+        result = run_lemma(lemma, CheckContext(budget=budget, seed=seed, cache_dir=cache_dir))
         assert result.verdict in (Verdict.PROVED, Verdict.VERIFIED), \
             f"{lemma.id} seed {seed}: {result.verdict.value}: " + "; ".join(
                 c.summary for c in result.checks if c.affects_verdict and not c.verdict.passed)
@@ -95,10 +97,10 @@ def no_false_alarm(lemma, seeds, cache_dir, budget="quick"):
 @pytest.mark.parametrize("lemma", FAST, ids=[lem.id for lem in FAST])
 def test_true_lemmas_hold_across_seeds(lemma, mutation_cache):
     # seed 0 is run by tests/test_lemmas.py; the identity checks cover both key sets internally
-    no_false_alarm(lemma, (1, 2), mutation_cache)
+    no_false_alarm(lemma, range(1, QUICK.seeds), mutation_cache)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lemma", FAST, ids=[lem.id for lem in FAST])
 def test_true_lemmas_hold_across_20_seeds_full_budget(lemma, mutation_cache):
-    no_false_alarm(lemma, range(20), mutation_cache, budget="full")
+    no_false_alarm(lemma, range(FULL.seeds), mutation_cache, budget=FULL)

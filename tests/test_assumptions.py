@@ -5,12 +5,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from proofcheck.assumptions import (LIBRARY, OffSpanCase, automorphisms, by_name, case_from_dict, case_q,
-                                    local_mass_ratio, satisfying, violating)
-from proofcheck.cases import Case
-from proofcheck.coords import q_from_coords
+from proofcheck.lang.assumptions import LIBRARY, OffSpanCase, by_name, case_from_dict, case_q, local_mass_ratio, satisfying, violating
+from proofcheck.setting.symmetry import automorphisms
+from proofcheck.lang.cases import Case
+from proofcheck.setting.coords import q_from_coords
 from proofcheck.errors import UsageError
-from proofcheck.instance import Cluster, Instance, ZLaw, fixture_6
+from proofcheck.setting.instance import Cluster, Instance, ZLaw, fixture_6
 
 BASE = by_name("z_positive", "orthonormal", "gamma_interior", "span_point")
 

@@ -17,10 +17,10 @@ import torch
 from sample_lemmas import FALSE_FORMS, write_lemma
 from spec_reference import reference
 
-from proofcheck import report
-from proofcheck.cli import main
-from proofcheck.coords import q_from_coords
-from proofcheck.instance import fixture_6
+from proofcheck.surface import report
+from proofcheck.surface.cli import main
+from proofcheck.setting.coords import q_from_coords
+from proofcheck.setting.instance import fixture_6
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,7 +126,7 @@ def test_bad_arguments_in_a_subprocess_exit_2_without_traceback(tmp_path):
 def test_bad_lemma_files_are_one_line_each_and_the_good_lemmas_still_run(tmp_path, user):
     write_lemma(user, "twin.py")  # duplicate id USER-G5
     (user / "syntax.py").write_text("LEMMA = (\n")
-    (user / "nostat.py").write_text("from proofcheck.lemma import Lemma, Provenance\n"
+    (user / "nostat.py").write_text("from proofcheck.lang.lemma import Lemma, Provenance\n"
                                     "LEMMA = Lemma(id='USER-X', title='t', provenance=Provenance('u', 'D'), "
                                     "statement='x + 1', claims=[])\n")
     done = run_cli(["verify", "--lemmas", "user", "--no-builtin", "--json"], tmp_path)

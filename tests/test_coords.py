@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from proofcheck import coords, model
-from proofcheck.instance import DTYPE, balanced, fixture_6, make_instance, ZLaw
-from proofcheck.sampling import exact_batch, sample_batch
+from proofcheck.setting import coords
+from proofcheck.setting import model
+from proofcheck.setting.instance import DTYPE, fixture_6, make_instance, ZLaw
+from proofcheck.setting.sampling import exact_batch, sample_batch
 from spec_reference import reference
 
 ATOL = 1e-12   # float64 sums over ~10^3 O(1) terms

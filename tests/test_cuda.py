@@ -5,10 +5,13 @@ import pytest
 import sympy as sp
 import torch
 
-from proofcheck import trajectory_checks as tc
-from proofcheck.instance import balanced
-from proofcheck.lemma import BUDGETS, CheckContext, Lemma, Provenance
-from proofcheck.trainer import TrainConfig, train
+from proofcheck.checks.theorem import AreaWide
+from proofcheck.setting.runs import Run
+from proofcheck.verdict import Verdict
+from proofcheck.setting.instance import balanced
+from proofcheck.context import CheckContext, QUICK
+from proofcheck.lang.lemma import Lemma, Provenance
+from proofcheck.setting.trainer import TrainConfig, train
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -23,14 +26,14 @@ def test_cuda_trajectory_matches_cpu():
 
 
 def test_area_wide_on_cuda_with_larger_P(tmp_path):
-    runs = {"quick": [tc.Run(balanced(64), TrainConfig(steps=60, eta=200.0, log_every=5, eval_samples=2048),
+    runs = {QUICK: [Run(balanced(64), TrainConfig(steps=60, eta=200.0, log_every=5, eval_samples=2048),
                              eval_samples=4096)]}
-    claim = tc.AreaWide(runs)
+    claim = AreaWide(runs)
     lemma = Lemma("THM-CUDA-TEST", "cuda", Provenance("SPEC §9.1", "R"), sp.Integer(0), [claim])
-    [r] = claim.check(lemma, CheckContext(budget=BUDGETS["quick"], cache_dir=tmp_path, device="cuda"))
+    [r] = claim.check(lemma, CheckContext(budget=QUICK, cache_dir=tmp_path, device="cuda"))
     assert r.evidence["device"].startswith("cuda")
-    assert r.verdict in (tc.Verdict.VERIFIED, tc.Verdict.INCONCLUSIVE)
-    if r.verdict is tc.Verdict.VERIFIED:
-        [never] = claim.mutated(quantifier="never").check(lemma, CheckContext(budget=BUDGETS["quick"],
+    assert r.verdict in (Verdict.VERIFIED, Verdict.INCONCLUSIVE)
+    if r.verdict is Verdict.VERIFIED:
+        [never] = claim.mutated(quantifier="never").check(lemma, CheckContext(budget=QUICK,
                                                                              cache_dir=tmp_path, device="cuda"))
-        assert never.verdict is tc.Verdict.REFUTED
+        assert never.verdict is Verdict.REFUTED

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proofcheck import report
+from proofcheck.surface import report
 
 # one lemma per kind of check: symbolic + numeric identity, inequality with
 # probes, structural, trajectory (with plots)

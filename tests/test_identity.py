@@ -1,4 +1,4 @@
-"""The numeric leg and the GradientIdentity claim (proofcheck.identity): true
+"""The numeric leg and the GradientIdentity claim (proofcheck.checks.identity): true
 identities VERIFIED in both key sets, against an independent loop-based
 evaluation of SPEC's formulas (tests/spec_reference.py); planted wrong ones
 REFUTED; the worst entry named; counterexamples replayable; results seeded."""
@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from proofcheck.cases import Case
-from proofcheck.coords import q_from_coords
-from proofcheck.identity import GradientIdentity, entry_name, judge
-from proofcheck.instance import DTYPE, fixture_6, make_instance
-from proofcheck.lemma import CheckContext, load_lemma_file, run_lemma
-from proofcheck.probing import replay
-from proofcheck.symbols import A, R_p, a, attn_q, b, delta, j, u_q, z
+from proofcheck.lang.cases import Case
+from proofcheck.setting.coords import q_from_coords
+from proofcheck.checks.identity import GradientIdentity, judge
+from proofcheck.engine.legs import entry_name
+from proofcheck.setting.instance import DTYPE, fixture_6, make_instance
+from proofcheck.context import CheckContext
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.engine.session import run_lemma
+from proofcheck.engine.counterexamples import replay
+from proofcheck.lang.symbols import A, R_p, a, attn_q, b, delta, j, u_q, z
 from proofcheck.verdict import Verdict
 from spec_reference import reference
 

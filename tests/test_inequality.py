@@ -7,22 +7,27 @@ import pytest
 import sympy as sp
 import torch
 
-from proofcheck.assumptions import by_name
-from proofcheck.cases import Case
-from proofcheck.coords import events
-from proofcheck.inequality import (EventView, ExpectedInequality, Expect, PointwiseInequality, evaluate,
-                                   prove_nonnegative, relation, reverse_relation)
-from proofcheck.instance import fixture_6
-from proofcheck.lemma import Budget, CheckContext, Lemma, Provenance, load_lemma_file, run_lemma
-from proofcheck.probing import replay
-from proofcheck.sampling import exact_batch
-from proofcheck.spec_inequalities import (G5_INTEGRAND, G5_SIGN, G6_INTEGRAND, G6_OTHERS, G6_OWN,
-                                          G6_SUFFICIENT_DECREASE, G7_BOUND, G7_ERROR_BOUND, G7_INTEGRAND, G7_MAIN,
-                                          G7_RATE)
-from proofcheck.symbols import A, R_p, a, j, r2_p, z
+from proofcheck.lang.assumptions import by_name
+from proofcheck.lang.cases import Case
+from proofcheck.setting.coords import events
+from proofcheck.engine.evaluate import EventView, evaluate
+from proofcheck.checks.inequality import ExpectedInequality, PointwiseInequality, prove_nonnegative
+from proofcheck.lang.relations import Expect, relation, reverse_relation
+from proofcheck.setting.instance import fixture_6
+from proofcheck.context import Budget, CheckContext
+from proofcheck.lang.lemma import Lemma, Provenance
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.engine.session import run_lemma
+from proofcheck.engine.counterexamples import replay
+from proofcheck.setting.sampling import exact_batch
+from proofcheck.lang.formulas import G5_ASCENT, G6_ASCENT, G6_OTHERS, G6_OWN, G7_ERROR_BOUND, G7_ASCENT, G7_MAIN
+from lemmas.lem_g5_target_fp_monotone import SIGN as G5_SIGN
+from lemmas.lem_g6_nontarget_fp import SUFFICIENT_DECREASE as G6_SUFFICIENT_DECREASE
+from lemmas.lem_g7_decoupling_rate import BOUND as G7_BOUND, RATE as G7_RATE
+from proofcheck.lang.symbols import A, R_p, a, j, r2_p, z
 from proofcheck.verdict import Verdict
 
-CTX = CheckContext(budget=Budget("test", examples=8, seeds=1, train_scale=1.0, mc_samples=256), seed=3)
+CTX = CheckContext(budget=Budget("test", examples=8, trained_cases=1, shrink_trained=False, seeds=1), seed=3)
 ASSUME = by_name("z_positive", "gamma_interior")
 
 
@@ -47,7 +52,7 @@ def test_evaluator_matches_spec_formulas_row_by_row():
     inst, view = fixture_view()
     r2, _ = evaluate(r2_p, view)
     R, _ = evaluate(R_p, view)
-    g6, dom = evaluate(G6_INTEGRAND, view, J=view.N_max)
+    g6, dom = evaluate(G6_ASCENT, view, J=view.N_max)
     for e in range(0, len(view), 97):
         zz, AA, n, aa = view.z[e].tolist(), view.A[e].tolist(), int(view.n[e]), int(view.a[e])
         want_r2 = zz[aa] ** 2 * (1 - AA[aa]) ** 2 + sum(zz[k] ** 2 * AA[k] ** 2 for k in range(n) if k != aa)
@@ -70,9 +75,9 @@ def test_explicit_index_outside_the_cluster_is_out_of_domain():
 
 def test_symbolic_prover_is_sound_on_easy_cases():
     assert prove_nonnegative(z[a] * A[a] * (1 - A[a]))
-    assert prove_nonnegative(G5_INTEGRAND)
+    assert prove_nonnegative(G5_ASCENT)
     assert not prove_nonnegative(z[a] - A[a])
-    assert not prove_nonnegative(-G5_INTEGRAND)
+    assert not prove_nonnegative(-G5_ASCENT)
     assert not prove_nonnegative(A[a] - 1)
 
 
@@ -94,8 +99,8 @@ def test_g5_sign_is_proved_and_verified():
 
 @pytest.mark.parametrize("wrong", [
     reverse_relation(G5_SIGN.expression),                                   # inequality reversed
-    relation(-G5_INTEGRAND, ">=", 0),                                      # sign flipped
-    relation(G5_INTEGRAND - z[a] ** 3 * A[a], ">=", 0),                    # a term added
+    relation(-G5_ASCENT, ">=", 0),                                      # sign flipped
+    relation(G5_ASCENT - z[a] ** 3 * A[a], ">=", 0),                    # a term added
 ])
 def test_g5_sign_wrong_versions_are_refuted(wrong):
     claim = G5_SIGN.mutated(wrong)
@@ -109,7 +114,7 @@ def test_g6_sufficient_condition_proved_and_verified():
 
 @pytest.mark.parametrize("integrand", [
     z[j] * A[j] * (G6_OTHERS - z[a] ** 2 * A[a] * (1 - A[a])),            # a term dropped
-    -G6_INTEGRAND,                                                          # sign flipped
+    -G6_ASCENT,                                                          # sign flipped
     z[j] * A[j] * (G6_OTHERS - G6_OWN.subs(z[a], z[a] ** 2)),              # z_a -> z_a^2 inside the bracket
 ])
 def test_g6_wrong_integrands_are_refuted(integrand):
@@ -122,9 +127,9 @@ def test_g7_bound_verified():
 
 
 G7_WRONG = {
-    "wrong constant": relation(sp.Abs(G7_INTEGRAND - G7_MAIN), "<=", G7_ERROR_BOUND / 2),
-    "z -> z^2": relation(sp.Abs(G7_INTEGRAND - G7_MAIN.subs(z[1], z[1] ** 2)), "<=", G7_ERROR_BOUND),
-    "sign flip": relation(sp.Abs(G7_INTEGRAND + G7_MAIN), "<=", G7_ERROR_BOUND),
+    "wrong constant": relation(sp.Abs(G7_ASCENT - G7_MAIN), "<=", G7_ERROR_BOUND / 2),
+    "z -> z^2": relation(sp.Abs(G7_ASCENT - G7_MAIN.subs(z[1], z[1] ** 2)), "<=", G7_ERROR_BOUND),
+    "sign flip": relation(sp.Abs(G7_ASCENT + G7_MAIN), "<=", G7_ERROR_BOUND),
     "reversed": reverse_relation(G7_BOUND.expression),
 }
 
@@ -143,7 +148,7 @@ def test_g7_bound_is_tight_up_to_a_factor_two_by_hand():
     view.z[0, :2] = torch.tensor([z1, z2], dtype=torch.float64)
     view.A[0, :2] = torch.tensor([A1, A2], dtype=torch.float64)
     view.a[0], view.n[0] = 1, 2
-    lhs, _ = evaluate(sp.Abs(G7_INTEGRAND - G7_MAIN), view)
+    lhs, _ = evaluate(sp.Abs(G7_ASCENT - G7_MAIN), view)
     rhs, _ = evaluate(G7_ERROR_BOUND, view)
     assert lhs[0, 0, 0].item() == pytest.approx(z1 * A1 * z2**2 * A2 * (1 - A2), rel=1e-14)
     assert rhs[0, 0, 0].item() == pytest.approx(z1 * A1 * z2**2 * A2, rel=1e-14)
@@ -191,10 +196,10 @@ def test_replay_from_a_lemma_file(tmp_path):
     path = tmp_path / "lem_wrong.py"
     path.write_text(
         "import sympy as sp\n"
-        "from proofcheck.assumptions import by_name\n"
-        "from proofcheck.inequality import PointwiseInequality\n"
-        "from proofcheck.lemma import Lemma, Provenance\n"
-        "from proofcheck.symbols import A, a, z\n"
+        "from proofcheck.lang.assumptions import by_name\n"
+        "from proofcheck.checks.inequality import PointwiseInequality\n"
+        "from proofcheck.lang.lemma import Lemma, Provenance\n"
+        "from proofcheck.lang.symbols import A, a, z\n"
         "LEMMA = Lemma('LEM-W1', 'wrong', Provenance('test', 'D'), sp.Integer(0),\n"
         "              [PointwiseInequality('[D] wrong: z_a A_a <= 0', z[a] * A[a], '<=', 0)],\n"
         "              by_name('z_positive'))\n")

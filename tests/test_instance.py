@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from proofcheck.errors import InstanceError
-from proofcheck.instance import (DTYPE, Cluster, Instance, ZLaw, balanced, fixture_6, global_local, make_instance,
-                                 preset)
+from proofcheck.setting.instance import DTYPE, Cluster, Instance, ZLaw, balanced, fixture_6, global_local, make_instance, preset
 
 
 # -- SPEC §11 fixture ------------------------------------------------------------

@@ -6,7 +6,9 @@ import time
 import pytest
 
 from proofcheck.errors import LemmaFileError
-from proofcheck.lemma import BUDGETS, CheckContext, discover, load_lemma_file, run_lemma
+from proofcheck.context import FULL, QUICK, CheckContext
+from proofcheck.engine.discovery import discover, load_lemma_file
+from proofcheck.engine.session import run_lemma
 from proofcheck.verdict import Verdict, combine
 
 # A self-contained claim kind: it checks a real identity, the derivative of
@@ -14,9 +16,9 @@ from proofcheck.verdict import Verdict, combine
 HEADER = textwrap.dedent('''
     import math
     import sympy as sp
-    from proofcheck.lemma import Lemma, Provenance, Assumption, Claim
+    from proofcheck.lang.lemma import Lemma, Provenance, Assumption, Claim
     from proofcheck.verdict import CheckResult, Verdict
-    from proofcheck.symbols import z, a
+    from proofcheck.lang.symbols import z, a
 
     class DerivativeAtOne(Claim):
         kind = "numeric"
@@ -136,7 +138,7 @@ def test_combine_never_turns_missing_or_failed_evidence_into_a_pass():
 
 
 def test_budgets_are_named_and_full_is_deeper():
-    assert BUDGETS["full"].examples > BUDGETS["quick"].examples and BUDGETS["full"].seeds >= 20
+    assert FULL.examples > QUICK.examples and FULL.seeds >= 20
 
 
 def test_known_finding_is_shown_and_only_a_different_verdict_fails(tmp_path):
@@ -159,7 +161,7 @@ def test_known_finding_needs_a_reason_and_a_real_verdict(tmp_path):
 
 
 def test_verify_exit_code_counts_a_known_finding_only_when_it_does_not_recur(tmp_path):
-    from proofcheck.cli import exit_code
+    from proofcheck.surface.cli import exit_code
 
     known = GOOD.replace("claims=[DerivativeAtOne()]", "claims=[DerivativeAtOne(2.0)], expect='REFUTED', "
                          "expect_reason='planted'")

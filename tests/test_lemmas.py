@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sample_lemmas import FALSE_FORMS, write_lemma
 
-from proofcheck.pytest_plugin import check_lemma, parametrize_lemmas
+from proofcheck.surface.pytest_plugin import check_lemma, parametrize_lemmas
 
 
 def pytest_generate_tests(metafunc):
@@ -28,7 +28,7 @@ def test_pytest_runs_each_lemma_as_an_item_and_fails_with_its_summary(tmp_path):
     write_lemma(tmp_path / "user", "good.py")
     write_lemma(tmp_path / "user", "planted.py", lemma_id="USER-G5-FALSE", closed=FALSE_FORMS["z_squared"])
     (tmp_path / "test_user_lemmas.py").write_text(textwrap.dedent('''
-        from proofcheck.pytest_plugin import check_lemma, parametrize_lemmas
+        from proofcheck.surface.pytest_plugin import check_lemma, parametrize_lemmas
 
         def pytest_generate_tests(metafunc):
             parametrize_lemmas(metafunc)
@@ -37,8 +37,8 @@ def test_pytest_runs_each_lemma_as_an_item_and_fails_with_its_summary(tmp_path):
             check_lemma(lemma, request.config)
     '''))
     # the installed pytest11 entry point loads the plugin; -p stands in for it when not installed
-    installed = any(ep.value == "proofcheck.pytest_plugin" for ep in entry_points(group="pytest11"))
-    load = [] if installed else ["-p", "proofcheck.pytest_plugin"]
+    installed = any(ep.value == "proofcheck.surface.pytest_plugin" for ep in entry_points(group="pytest11"))
+    load = [] if installed else ["-p", "proofcheck.surface.pytest_plugin"]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", *load, "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "test_user_lemmas.py",
                            "--proofcheck-no-builtin", "--proofcheck-lemmas", "user", "--proofcheck-seed", "1"],
                           cwd=tmp_path,

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from proofcheck import model
-from proofcheck.coords import fp_correlation, pp_correlation, q_from_coords
-from proofcheck.instance import DTYPE, fixture_6, make_instance, ZLaw
-from proofcheck.sampling import Batch, exact_batch, sample_batch
+from proofcheck.setting import model
+from proofcheck.setting.coords import fp_correlation, pp_correlation, q_from_coords
+from proofcheck.setting.instance import DTYPE, fixture_6, make_instance, ZLaw
+from proofcheck.setting.sampling import Batch, exact_batch, sample_batch
 from spec_reference import reference
 
 # Double-precision sums over ~10^3 events of O(1) terms: rounding ~1e-16 * 10^3.

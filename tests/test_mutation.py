@@ -1,4 +1,4 @@
-"""Checker adequacy: generic mutants of each gradient identity (proofcheck.mutation)
+"""Checker adequacy: generic mutants of each gradient identity (proofcheck.engine.mutation)
 are REFUTED by the symbolic leg and by the numeric leg separately, and the
 mutants that are still true are not."""
 from pathlib import Path
@@ -7,12 +7,12 @@ import pytest
 import sympy as sp
 import torch
 
-from proofcheck.cases import Case
-from proofcheck.instance import DTYPE, fixture_6, make_instance
-from proofcheck.lemma import load_lemma_file
-from proofcheck.mutation import equivalent, family, mutants
-from proofcheck.symbolic import prove_identity
-from proofcheck.symbols import A, R_p, a, delta, j, u_q, z
+from proofcheck.lang.cases import Case
+from proofcheck.setting.instance import DTYPE, fixture_6, make_instance
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.engine.mutation import equivalent, family, mutants
+from proofcheck.engine.symbolic import prove_identity
+from proofcheck.lang.symbols import A, R_p, a, delta, j, u_q, z
 from proofcheck.verdict import Verdict
 
 LEMMAS = Path(__file__).resolve().parent.parent / "lemmas"

@@ -3,9 +3,9 @@ conditional mean attention (rows are distributions; uniform 1/P at Q = 0, LEM-G1
 import numpy as np
 import pytest
 
-from proofcheck import plots
-from proofcheck.instance import balanced, global_local
-from proofcheck.trainer import TrainConfig, train
+from proofcheck.engine import plots
+from proofcheck.setting.instance import balanced, global_local
+from proofcheck.setting.trainer import TrainConfig, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -35,16 +35,17 @@ def test_pngs_are_written_with_tagged_titles(traj, tmp_path):
 
 
 def test_lemma_checks_record_their_plots(tmp_path):
-    from proofcheck.lemma import BUDGETS, CheckContext
-    from proofcheck.trajectory_checks import AreaWide, Run
+    from proofcheck.context import CheckContext, QUICK
+    from proofcheck.checks.theorem import AreaWide
+    from proofcheck.setting.runs import Run
     import sympy as sp
-    from proofcheck.lemma import Lemma, Provenance
+    from proofcheck.lang.lemma import Lemma, Provenance
 
-    runs = {"quick": [Run(balanced(4, N=2), TrainConfig(steps=20, eta=200.0, log_every=4), eval_samples=256)]}
+    runs = {QUICK: [Run(balanced(4, N=2), TrainConfig(steps=20, eta=200.0, log_every=4), eval_samples=256)]}
     claim = AreaWide(runs)
     lemma = Lemma("THM-PLOT-TEST", "plot test", Provenance("SPEC test", "R"), sp.Integer(0), [claim])
-    ctx = CheckContext(budget=BUDGETS["quick"], plot_dir=tmp_path, device="cpu", lemma_id=lemma.id)
+    ctx = CheckContext(budget=QUICK, plot_dir=tmp_path, device="cpu", lemma_id=lemma.id)
     [r] = claim.check(lemma, ctx)
     assert len(r.plots) == 2 and all(open(p, "rb").read().startswith(PNG) for p in r.plots)
-    [r] = claim.check(lemma, CheckContext(budget=BUDGETS["quick"], plot_dir=None, device="cpu"))
+    [r] = claim.check(lemma, CheckContext(budget=QUICK, plot_dir=None, device="cpu"))
     assert r.plots == []

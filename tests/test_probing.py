@@ -4,15 +4,18 @@ import json
 import pytest
 import sympy as sp
 
-from proofcheck.assumptions import by_name
+from proofcheck.lang.assumptions import by_name
 from proofcheck.errors import UsageError
-from proofcheck.lemma import Budget, CheckContext, Lemma, Provenance, run_lemma
-from proofcheck.probing import AssumptionProbe, replay
-from proofcheck.spec_inequalities import G5_SIGN
-from proofcheck.structural import SpanClosure
+from proofcheck.context import Budget, CheckContext
+from proofcheck.lang.lemma import Lemma, Provenance
+from proofcheck.engine.session import run_lemma
+from proofcheck.checks.probe import AssumptionProbe
+from proofcheck.engine.counterexamples import replay
+from lemmas.lem_g5_target_fp_monotone import SIGN as G5_SIGN
+from proofcheck.checks.structural import SpanClosure
 from proofcheck.verdict import Verdict
 
-BUDGET = Budget("test", examples=8, seeds=1, train_scale=1.0, mc_samples=256)
+BUDGET = Budget("test", examples=8, trained_cases=1, shrink_trained=False, seeds=1)
 
 
 def g5_lemma(*claims):
@@ -53,7 +56,7 @@ def test_full_model_claim_needs_orthonormal_embeddings():
     probe = AssumptionProbe(span, ["orthonormal"])
     lemma = Lemma("LEM-T2", "span", Provenance("SPEC §8 LEM-G2", "D"), sp.Integer(0), [span, probe],
                   by_name("orthonormal", "span_point"))
-    (result,) = probe.check(lemma, CheckContext(budget=Budget("t", 4, 1, 1.0, 16), seed=0))
+    (result,) = probe.check(lemma, CheckContext(budget=Budget("t", examples=4, trained_cases=1, shrink_trained=False, seeds=1), seed=0))
     assert result.verdict is Verdict.REFUTED
     assert result.counterexample["case"]["instance"]["skew"] > 0
 

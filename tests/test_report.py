@@ -7,9 +7,12 @@ import xml.etree.ElementTree as ET
 import pytest
 from sample_lemmas import FALSE_FORMS, write_lemma
 
-from proofcheck import report
+from proofcheck.surface import report
+from proofcheck.surface.junit import junit_xml
 from proofcheck.errors import ReportError
-from proofcheck.lemma import CheckContext, load_lemma_file, run_lemma
+from proofcheck.context import CheckContext
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.engine.session import run_lemma
 from proofcheck.verdict import SCHEMA_VERSION, CheckResult, LemmaResult, Verdict
 
 
@@ -125,7 +128,7 @@ def test_rebuild_rewrites_pages_from_json_without_running_checks(tmp_path):
 def test_junit_counts_refuted_as_failure_error_as_error_inconclusive_as_skip():
     rs = [result("USER-1", cex={"p": 1, "command": "replay me"}), result("USER-2", verdict=Verdict.ERROR),
           result("USER-3", verdict=Verdict.INCONCLUSIVE), result("USER-4", verdict=Verdict.VERIFIED)]
-    root = ET.fromstring(report.junit_xml(rs))
+    root = ET.fromstring(junit_xml(rs))
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert suites["USER-1"].get("failures") == "1" and "replay me" in suites["USER-1"].find("testcase/failure").text
     # the informative probe (REFUTED outside the assumptions) is shown but never fails CI

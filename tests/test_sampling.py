@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from proofcheck.errors import InstanceError
-from proofcheck.instance import DTYPE, ZLaw, balanced, fixture_6, make_instance
-from proofcheck.sampling import MAX_EXACT_EVENTS, exact_batch, expectation_batch, random_masking, sample_batch
+from proofcheck.setting.instance import DTYPE, ZLaw, balanced, fixture_6, make_instance
+from proofcheck.setting.sampling import MAX_EXACT_EVENTS, exact_batch, expectation_batch, random_masking, sample_batch
 
 
 def skewed():

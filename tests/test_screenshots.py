@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sample_lemmas import FALSE_FORMS, write_lemma
 
-from proofcheck.cli import main
+from proofcheck.surface.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

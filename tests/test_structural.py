@@ -8,19 +8,20 @@ import pytest
 import sympy as sp
 import torch
 
-from proofcheck.assumptions import by_name
-from proofcheck.cases import Case
-from proofcheck.coords import grad_coords
-from proofcheck.instance import Cluster, Instance, ZLaw, balanced
-from proofcheck.lemma import Budget, CheckContext, Lemma, Provenance
-from proofcheck.sampling import exact_batch
-from proofcheck.spec_inequalities import G6_INTEGRAND
-from proofcheck.structural import (G4_INTEGRAND, FPOnlyAblation, GradientEquivariance, InitialDrift, LimitClaim,
-                                   RowDecoupling, SpanClosure, SymmetryPreserved, UnavoidableProbability)
-from proofcheck.symbols import j, z
+from proofcheck.lang.assumptions import by_name
+from proofcheck.lang.cases import Case
+from proofcheck.setting.coords import grad_coords
+from proofcheck.setting.instance import Cluster, Instance, ZLaw, balanced
+from proofcheck.context import Budget, CheckContext
+from proofcheck.lang.lemma import Lemma, Provenance
+from proofcheck.setting.sampling import exact_batch
+from proofcheck.lang.formulas import G4_ASCENT, G5_ASCENT, G6_ASCENT
+from proofcheck.checks.structural import GradientEquivariance, RowDecoupling, SpanClosure, SymmetryPreserved
+from proofcheck.checks.expectation import FPOnlyAblation, InitialDrift, LimitClaim, UnavoidableProbability
+from proofcheck.lang.symbols import j, z
 from proofcheck.verdict import Verdict
 
-CTX = CheckContext(budget=Budget("test", examples=4, seeds=1, train_scale=1.0, mc_samples=256), seed=1)
+CTX = CheckContext(budget=Budget("test", examples=4, trained_cases=1, shrink_trained=False, seeds=1), seed=1)
 F64 = torch.float64
 
 
@@ -67,33 +68,33 @@ def test_g10_binomial_formula_matches_autograd_computed_here(key_set):
             for j_ in range(inst.N[k]):
                 want = g4_drift_at_zero(inst, k, p, j_)
                 assert -gPhi[p, inst.feature_index(k, j_)].item() == pytest.approx(want, rel=1e-11, abs=1e-14)
-    assert InitialDrift().evaluate_case(zero_case(inst)).holds
+    assert InitialDrift(G4_ASCENT).evaluate_case(zero_case(inst)).holds
 
 
 def test_g10_claim_verified_and_planted_errors_refuted():
-    assert verdict(InitialDrift(), "gamma_interior").verdict is Verdict.VERIFIED
-    assert verdict(InitialDrift(exclude_query=False), "gamma_interior").verdict is Verdict.REFUTED
-    z_squared = InitialDrift().mutated(G4_INTEGRAND.subs(z[j], z[j] ** 2))
+    assert verdict(InitialDrift(G4_ASCENT), "gamma_interior").verdict is Verdict.VERIFIED
+    assert verdict(InitialDrift(G4_ASCENT, exclude_query=False), "gamma_interior").verdict is Verdict.REFUTED
+    z_squared = InitialDrift(G4_ASCENT).mutated(G4_ASCENT.subs(z[j], z[j] ** 2))
     assert verdict(z_squared, "gamma_interior").verdict is Verdict.REFUTED
-    flipped = InitialDrift().mutated(-G4_INTEGRAND)
+    flipped = InitialDrift(G4_ASCENT).mutated(-G4_ASCENT)
     assert verdict(flipped, "gamma_interior").verdict is Verdict.REFUTED
 
 
 def test_g12_recursion_first_step_is_the_g10_drift_and_matches_gd():
     inst = balanced(P=4, K=2, N=2, gamma=0.4, z=ZLaw(values=(0.5, 1.5)))
-    claim = FPOnlyAblation(steps=3, eta=2.0)
+    claim = FPOnlyAblation(G6_ASCENT, G5_ASCENT, steps=3, eta=2.0)
     for k in range(2):
         phi, psi, _ = claim.recursion(inst, k)
         a_ = int(inst.area_of[k, 0])
         assert phi[1] == pytest.approx(2.0 * g4_drift_at_zero(inst, k, 0, a_), rel=1e-12)
         assert psi[1] == pytest.approx(2.0 * g4_drift_at_zero(inst, k, 0, 1 - a_), rel=1e-12)
     assert claim.evaluate_case(zero_case(inst)).holds
-    assert not claim.mutated(-G6_INTEGRAND).evaluate_case(zero_case(inst)).holds
+    assert not claim.mutated(-G6_ASCENT).evaluate_case(zero_case(inst)).holds
 
 
 def test_g12_claim_verified_and_wrong_driver_refuted():
-    assert verdict(FPOnlyAblation(steps=4), "balanced", "zero_init").verdict is Verdict.VERIFIED
-    wrong = FPOnlyAblation(steps=4).mutated(G6_INTEGRAND.subs(z[j], z[j] ** 2))
+    assert verdict(FPOnlyAblation(G6_ASCENT, G5_ASCENT, steps=4), "balanced", "zero_init").verdict is Verdict.VERIFIED
+    wrong = FPOnlyAblation(G6_ASCENT, G5_ASCENT, steps=4).mutated(G6_ASCENT.subs(z[j], z[j] ** 2))
     assert verdict(wrong, "balanced", "zero_init").verdict is Verdict.REFUTED
 
 

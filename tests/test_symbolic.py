@@ -1,4 +1,4 @@
-"""The symbolic leg (proofcheck.symbolic): the per-event loss it differentiates is
+"""The symbolic leg (proofcheck.engine.symbolic): the per-event loss it differentiates is
 SPEC's, true identities are PROVED in both key sets, planted wrong ones are
 REFUTED with a replayable event and point, and proofs are cached."""
 import math
@@ -7,9 +7,9 @@ import random
 import pytest
 import sympy as sp
 
-from proofcheck.instance import fixture_6, make_instance
-from proofcheck.symbolic import Event, EventLoss, EventShape, events_of, prove_identity
-from proofcheck.symbols import A, A0, N, R_p, a, attn_q, b, delta, i, j, u_q, z
+from proofcheck.setting.instance import fixture_6, make_instance
+from proofcheck.engine.symbolic import Event, EventLoss, EventShape, events_of, prove_identity
+from proofcheck.lang.symbols import A, A0, N, R_p, a, attn_q, b, delta, i, j, u_q, z
 from proofcheck.verdict import Verdict
 
 # SPEC LEM-G4 and LEM-G8, written out here (not imported from the lemma files)

@@ -1,6 +1,6 @@
-"""The measured quantities of proofcheck.theorems against independent
+"""The measured quantities of proofcheck.setting.measures against independent
 computations: brute-force loops over events on the full d x d model
-(proofcheck.model), closed forms worked out here from SPEC's definitions."""
+(proofcheck.setting.model), closed forms worked out here from SPEC's definitions."""
 import itertools
 import math
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from proofcheck import theorems as th
-from proofcheck.coords import q_from_coords
-from proofcheck.instance import DTYPE, balanced, fixture_6, make_instance
-from proofcheck.model import attention, forward_loss, images, reconstruct
-from proofcheck.sampling import exact_batch, sample_batch
+from proofcheck.setting import measures as th
+from proofcheck.setting.coords import q_from_coords
+from proofcheck.setting.instance import DTYPE, balanced, fixture_6, make_instance
+from proofcheck.setting.model import attention, forward_loss, images, reconstruct
+from proofcheck.setting.sampling import exact_batch, sample_batch
 
 
 def point(inst, seed, scale=2.0):

@@ -1,21 +1,19 @@
 """GD trainer (SPEC DEF-GD, LEM-G2): full d x d GD and GD in correlation
 coordinates give the same trajectory; seeds, files, divergence and devices."""
 import dataclasses
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from proofcheck import trainer
-from proofcheck.coords import fp_correlation, grad_coords, loss_coords, pp_correlation, q_from_coords
+from proofcheck.setting import trainer
+from proofcheck.setting.coords import fp_correlation, grad_coords, pp_correlation
 from proofcheck.errors import TrainingDiverged, TrajectoryFileError, UsageError
-from proofcheck.instance import DTYPE, ZLaw, balanced, fixture_6
-from proofcheck.model import forward_loss
-from proofcheck.sampling import exact_batch
-from proofcheck.trainer import TrainConfig, Trajectory, train
+from proofcheck.setting.instance import DTYPE, ZLaw, balanced, fixture_6
+from proofcheck.setting.model import forward_loss
+from proofcheck.setting.sampling import exact_batch
+from proofcheck.setting.trainer import TrainConfig, Trajectory, train
 
 # 50 steps of GD with eta = 2 on O(0.1) gradients: per-step rounding ~1e-16 grows at
 # most by the Lipschitz constant of the step map, far below 1e-12 over 50 steps.

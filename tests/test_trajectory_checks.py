@@ -6,13 +6,19 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofcheck import trajcache
-from proofcheck.assumptions import feature_permutation
-from proofcheck import trajectory_checks as tc
+from proofcheck.setting import trajcache
+from proofcheck.engine import trajclaim
+from proofcheck.setting.symmetry import feature_permutation
+from proofcheck.checks.theorem import AreaWide, Diversity, Phases, ScalingStudy
+from proofcheck.checks.trajectory import DecouplingAlongTraining, SpanAlongTraining, SymmetryAlongTraining, TargetFPMonotone
+from proofcheck.setting.runs import Run
+from proofcheck.checks.probe import TrainCase, TrajectoryProbe
 from proofcheck.errors import TrainingDiverged
-from proofcheck.instance import balanced, fixture_6, global_local
-from proofcheck.lemma import BUDGETS, CheckContext, Lemma, Provenance, run_lemma
-from proofcheck.trainer import TrainConfig, Trajectory
+from proofcheck.setting.instance import balanced, fixture_6, global_local
+from proofcheck.context import CheckContext, FULL, QUICK
+from proofcheck.lang.lemma import Lemma, Provenance
+from proofcheck.engine.session import run_lemma
+from proofcheck.setting.trainer import TrainConfig, Trajectory
 from proofcheck.verdict import Verdict
 
 
@@ -22,7 +28,7 @@ def lemma_of(*claims, tag="D"):
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    return CheckContext(budget=BUDGETS["quick"], cache_dir=tmp_path_factory.mktemp("cache"), device="cpu")
+    return CheckContext(budget=QUICK, cache_dir=tmp_path_factory.mktemp("cache"), device="cpu")
 
 
 def only(claim, ctx):
@@ -30,11 +36,11 @@ def only(claim, ctx):
     return r
 
 
-B4 = {"quick": [tc.Run(balanced(4, N=2), TrainConfig(steps=40, eta=200.0, log_every=2), eval_samples=512)]}
+B4 = {QUICK: [Run(balanced(4, N=2), TrainConfig(steps=40, eta=200.0, log_every=2), eval_samples=512)]}
 
 
 def test_lem_g5_monotone_and_planted_decrease(ctx):
-    claim = tc.TargetFPMonotone(B4)
+    claim = TargetFPMonotone(B4)
     good = only(claim, ctx)
     assert good.verdict is Verdict.VERIFIED and good.tolerance["justification"]
     bad = only(claim.mutated(direction="nonincreasing"), ctx)
@@ -44,19 +50,19 @@ def test_lem_g5_monotone_and_planted_decrease(ctx):
 
 def test_lem_g2_span_from_zero_and_planted_random_start(ctx):
     def runs(init):
-        return {"quick": [tc.Run(fixture_6(basis="rotated"),
+        return {QUICK: [Run(fixture_6(basis="rotated"),
                                  TrainConfig(steps=12, eta=5.0, log_every=3, parametrisation="full", init=init))]}
-    assert only(tc.SpanAlongTraining(runs("zero")), ctx).verdict is Verdict.VERIFIED
-    assert only(tc.SpanAlongTraining(runs("random")), ctx).verdict is Verdict.REFUTED   # planted
-    conserved = only(tc.SpanAlongTraining(runs("random"), measure="conserved"), ctx)
+    assert only(SpanAlongTraining(runs("zero")), ctx).verdict is Verdict.VERIFIED
+    assert only(SpanAlongTraining(runs("random")), ctx).verdict is Verdict.REFUTED   # planted
+    conserved = only(SpanAlongTraining(runs("random"), measure="conserved"), ctx)
     assert conserved.verdict is Verdict.VERIFIED
     assert conserved.evidence["off_span_end"] < conserved.evidence["off_span_start"]     # in-span part grew
-    coords = {"quick": [tc.Run(fixture_6(), TrainConfig(steps=3, eta=5.0))]}
-    assert only(tc.SpanAlongTraining(coords), ctx).verdict is Verdict.INCONCLUSIVE
+    coords = {QUICK: [Run(fixture_6(), TrainConfig(steps=3, eta=5.0))]}
+    assert only(SpanAlongTraining(coords), ctx).verdict is Verdict.INCONCLUSIVE
 
 
 def test_lem_g3_row_decoupling_and_planted_own_row(ctx):
-    claim = tc.RowDecoupling(B4)
+    claim = DecouplingAlongTraining(B4)
     assert only(claim, ctx).verdict is Verdict.VERIFIED
     assert only(claim.mutated(perturb="own"), ctx).verdict is Verdict.REFUTED
 
@@ -69,18 +75,18 @@ def test_feature_permutations_of_balanced():
 
 
 def test_lem_g9_symmetry_and_planted_false_symmetry(ctx):
-    claim = tc.SymmetryAlongTraining(B4)
+    claim = SymmetryAlongTraining(B4)
     good = only(claim, ctx)
     assert good.verdict is Verdict.VERIFIED and good.evidence["symmetries_checked"] >= 1
     # positions 0 and 1 share an area in cluster 1 but not in cluster 2: swapping them alone is no symmetry
     bad = only(claim.mutated(forced=[([1, 0, 2, 3], [0, 1, 2, 3])]), ctx)
     assert bad.verdict is Verdict.REFUTED
-    mc = {"quick": [tc.Run(balanced(16), TrainConfig(steps=2, eta=5.0, eval_samples=64))]}
+    mc = {QUICK: [Run(balanced(16), TrainConfig(steps=2, eta=5.0, eval_samples=64))]}
     assert only(claim.mutated(runs=mc), ctx).verdict is Verdict.INCONCLUSIVE
 
 
 def test_thm_main_area_wide_reached_and_planted_never(ctx):
-    claim = tc.AreaWide(B4)
+    claim = AreaWide(B4)
     good = only(claim, ctx)
     assert good.verdict is Verdict.VERIFIED and good.evidence["T_star"] is not None
     assert good.evidence["final_fraction"]["value"] >= 0.95
@@ -89,16 +95,16 @@ def test_thm_main_area_wide_reached_and_planted_never(ctx):
 
 
 def test_thm_main_not_reached_is_inconclusive_not_verified(ctx):
-    short = {"quick": [tc.Run(balanced(4, N=2), TrainConfig(steps=4, eta=1.0, log_every=2))]}
-    r = only(tc.AreaWide(short), ctx)
+    short = {QUICK: [Run(balanced(4, N=2), TrainConfig(steps=4, eta=1.0, log_every=2))]}
+    r = only(AreaWide(short), ctx)
     assert r.verdict is Verdict.INCONCLUSIVE and "not reached" in r.summary
 
 
-GL = {"quick": [tc.Run(global_local(6), TrainConfig(steps=60, eta=20.0, log_every=4), eval_samples=512)]}
+GL = {QUICK: [Run(global_local(6), TrainConfig(steps=60, eta=20.0, log_every=4), eval_samples=512)]}
 
 
 def test_thm_mae_phases_and_planted_collapse(ctx):
-    claim = tc.Phases(GL)
+    claim = Phases(GL)
     good = only(claim, ctx)
     assert good.verdict is not Verdict.REFUTED
     rows = good.evidence["rows"]
@@ -111,7 +117,7 @@ def test_thm_mae_phases_and_planted_collapse(ctx):
 
 
 def test_diversity_ideal_vs_planted_collapse(ctx):
-    claim = tc.Diversity(B4, level="areas")
+    claim = Diversity(B4, level="areas")
     good = only(claim, ctx)
     assert good.evidence["D_collapsed"] == pytest.approx(0.0, abs=1e-12)
     assert good.evidence["D_at_start"]["value"] == pytest.approx(0.0, abs=1e-12)    # Q = 0: every query alike
@@ -121,24 +127,24 @@ def test_diversity_ideal_vs_planted_collapse(ctx):
 
 def test_scaling_study_fits_and_planted_flat(ctx, monkeypatch):
     """The fit logic on T* values planted through evaluate (T* = 10 P^2 / eta exactly)."""
-    runs = {"quick": [tc.Run(balanced(P, N=P // 2), TrainConfig(steps=1, eta=eta)) for P in (2, 4, 6, 8)
+    runs = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=1, eta=eta)) for P in (2, 4, 6, 8)
                       for eta in (1.0, 2.0)]}
 
     def planted(self, lemma, traj, run, ctx):
         T = 10 * run.instance.P**2 / run.config.eta * (1 + 0.01 * (run.instance.P % 3))
         return self.result(lemma, run, Verdict.VERIFIED, "planted", evidence={"T_star": T})
 
-    monkeypatch.setattr(tc.ScalingStudy, "evaluate", planted)
-    r = only(tc.ScalingStudy(runs), ctx)
+    monkeypatch.setattr(ScalingStudy, "evaluate", planted)
+    r = only(ScalingStudy(runs), ctx)
     a, alo, ahi = r.evidence["fit"]["coef"][0], r.evidence["fit"]["lo"][0], r.evidence["fit"]["hi"][0]
     assert r.verdict is Verdict.VERIFIED and alo < 2 < ahi and abs(a - 2) < 0.05
-    assert only(tc.ScalingStudy(runs, claim="flat-in-P"), ctx).verdict is Verdict.REFUTED
+    assert only(ScalingStudy(runs, claim="flat-in-P"), ctx).verdict is Verdict.REFUTED
 
 
 def test_scaling_study_on_real_runs_is_decided(ctx):
-    runs = {"quick": [tc.Run(balanced(P, N=P // 2), TrainConfig(steps=40, eta=200.0, log_every=4)) for P in (4, 6)]
-            + [tc.Run(balanced(4, N=2), TrainConfig(steps=40, eta=300.0, log_every=4))]}
-    r = only(tc.ScalingStudy(runs, eps=0.2, fraction=0.9), ctx)
+    runs = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=40, eta=200.0, log_every=4)) for P in (4, 6)]
+            + [Run(balanced(4, N=2), TrainConfig(steps=40, eta=300.0, log_every=4))]}
+    r = only(ScalingStudy(runs, eps=0.2, fraction=0.9), ctx)
     assert r.verdict in (Verdict.VERIFIED, Verdict.REFUTED, Verdict.INCONCLUSIVE)
     assert len(r.evidence["runs"]) == 3 and all(row["T_star"] for row in r.evidence["runs"])
 
@@ -146,13 +152,13 @@ def test_scaling_study_on_real_runs_is_decided(ctx):
 def test_diverged_training_is_inconclusive_naming_the_step(ctx, monkeypatch):
     def boom(inst, cfg, cache_dir, progress=None):
         raise TrainingDiverged(7, "loss is nan (eta = 1e9)")
-    monkeypatch.setattr(tc, "cached_train", boom)
-    r = only(tc.TargetFPMonotone(B4), ctx)
+    monkeypatch.setattr(trajclaim, "cached_train", boom)
+    r = only(TargetFPMonotone(B4), ctx)
     assert r.verdict is Verdict.INCONCLUSIVE and "step 7" in r.summary and r.evidence["diverged_at_step"] == 7
 
 
 def test_budget_without_runs_is_inconclusive(ctx):
-    r = only(tc.TargetFPMonotone({"full": B4["quick"]}), ctx)
+    r = only(TargetFPMonotone({FULL: B4[QUICK]}), ctx)
     assert r.verdict is Verdict.INCONCLUSIVE
 
 
@@ -178,8 +184,8 @@ def test_cache_reuses_and_survives_corruption(tmp_path, monkeypatch):
 
 
 def test_same_seed_same_result(tmp_path):
-    claim = tc.AreaWide(B4)
-    results = [run_lemma(lemma_of(claim, tag="R"), CheckContext(budget=BUDGETS["quick"], cache_dir=None,
+    claim = AreaWide(B4)
+    results = [run_lemma(lemma_of(claim, tag="R"), CheckContext(budget=QUICK, cache_dir=None,
                                                                  device="cpu")).checks[0] for _ in range(2)]
     a, b = (r.to_dict() for r in results)
     for d in (a, b):
@@ -193,19 +199,19 @@ def test_trajectory_probe_attributes_failures_to_the_violation(ctx):
     """z touching 0 must break area-wide attention on a case where it is otherwise reached."""
     from hypothesis import strategies as st
 
-    from proofcheck.lemma import Assumption
-    from proofcheck.instance import Cluster, ZLaw
+    from proofcheck.lang.lemma import Assumption
+    from proofcheck.setting.instance import Cluster, ZLaw
 
     def inside():
-        return st.sampled_from([tc.TrainCase(balanced(4, N=2), 200.0)])
+        return st.sampled_from([TrainCase(balanced(4, N=2), 200.0)])
 
     def zero(c):
         z = ZLaw(values=(0.0, 1.5))
         cl = tuple(Cluster(k.weight, k.areas, (z,) * len(k.areas)) for k in c.instance.clusters)
-        return tc.TrainCase(c.instance.with_options(clusters=cl), c.eta)
+        return TrainCase(c.instance.with_options(clusters=cl), c.eta)
 
     lemma = Lemma("THM-TEST-PROBE", "probe test", Provenance("SPEC test", "R"), sp.Integer(0),
-                  [tc.TrajectoryProbe(steps=40)],
+                  [TrajectoryProbe(steps=40)],
                   [Assumption("z-positive", "z >= 0.25", lambda c: c.instance.z_lower >= 0.25, inside, zero)])
     inside_r, outside_r = lemma.claims[0].check(lemma, ctx)
     assert inside_r.verdict is Verdict.VERIFIED and inside_r.affects_verdict

@@ -1,0 +1,136 @@
+"""PNG pictures of trajectories for the reports (matplotlib, Agg backend).
+
+- :func:`plot_attention_maps`: attn_{p->q} (query position x key position),
+  averaged over the events of each cluster in which p is masked, at chosen
+  logged steps (start, phase boundaries, end);
+- :func:`plot_fp_trajectories`: target and non-target FP correlations
+  Phi_{p->v_{k,j}} against the step (SPEC DEF-CORR);
+- :func:`plot_mass_trajectories`: the conditional mean area masses A_{p,j}
+  (target and largest non-target) and the loss.
+
+Titles carry the SPEC names and the provenance tag; every function writes one
+file atomically and returns its path as a string.
+"""
+from __future__ import annotations
+
+import os
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from proofcheck.setting.coords import attention_coords  # noqa: E402
+from proofcheck.io import atomic_write_bytes  # noqa: E402
+from proofcheck.setting.trainer import Trajectory, coords_at, evaluation_batch  # noqa: E402
+
+
+def _save(fig, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return str(atomic_write_bytes(path, buf.getvalue()))
+
+
+def mean_attention_maps(traj: Trajectory, index: int, samples: int = 1024) -> np.ndarray:
+    """(K, P, P) E[attn_{p->q} | X ~ D_k, p in M] at a logged step, on the
+    trajectory's evaluation batch (exact when small, else Monte Carlo)."""
+    inst = traj.instance
+    batch = evaluation_batch(inst, samples, traj.config.seed + 1)
+    attn = attention_coords(*coords_at(traj, index), inst, batch)                    # (B, P, P)
+    w = batch.weight.unsqueeze(1) * batch.mask                                     # (B, P)
+    onehot = torch.nn.functional.one_hot(batch.cluster, inst.K).to(attn.dtype)     # (B, K)
+    num = torch.einsum("bp,bk,bpq->kpq", w, onehot, attn)
+    den = torch.einsum("bp,bk->kp", w, onehot).clamp(min=1e-300).unsqueeze(-1)
+    return (num / den).numpy()
+
+
+def plot_attention_maps(traj: Trajectory, path: str | Path, tag: str, marks: dict[str, int]) -> str:
+    """One row per cluster, one column per marked logged step (label -> index)."""
+    inst = traj.instance
+    maps = {label: mean_attention_maps(traj, i) for label, i in marks.items()}
+    fig, axes = plt.subplots(inst.K, len(marks), figsize=(3.2 * len(marks), 3.0 * inst.K), squeeze=False)
+    for col, (label, i) in enumerate(marks.items()):
+        for k in range(inst.K):
+            ax = axes[k, col]
+            im = ax.imshow(maps[label][k], vmin=0.0, vmax=max(1e-12, float(maps[label][k].max())), cmap="viridis")
+            ax.set_title(f"cluster {k + 1}, {label} (step {int(traj.step[i])})", fontsize=8)
+            ax.set_xlabel("key position q", fontsize=8)
+            ax.set_ylabel("query position p", fontsize=8)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(f"[{tag}] E[attn_(p->q) | k, p masked] on {inst.name}", fontsize=10)
+    return _save(fig, Path(path))
+
+
+def _target_mask(traj: Trajectory) -> np.ndarray:
+    """(P, F) True where v_f is the target feature v_{k, a_k(p)} of p."""
+    inst = traj.instance
+    m = np.zeros((inst.P, inst.F), dtype=bool)
+    m[np.arange(inst.P)[:, None], inst.feature_of.T.numpy()] = True
+    return m
+
+
+def plot_fp_trajectories(traj: Trajectory, path: str | Path, tag: str) -> str:
+    """Target FP correlations (left) and non-target ones (right) for every p."""
+    target = _target_mask(traj)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    T = traj.step
+    left.plot(T, traj.phi[:, target], lw=0.8)
+    left.set_title("target FP correlations Phi_(p->v_(k,a_k(p)))", fontsize=9)
+    right.plot(T, traj.phi[:, ~target], lw=0.8)
+    right.set_title("non-target FP correlations Phi_(p->v_(k,j)), j != a_k(p)", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("GD step t")
+        ax.set_ylabel("correlation")
+        ax.axhline(0, color="grey", lw=0.5)
+    fig.suptitle(f"[{tag}] FP correlations along GD on {traj.instance.name} (eta={traj.config.eta:g})", fontsize=10)
+    return _save(fig, Path(path))
+
+
+def plot_mass_trajectories(traj: Trajectory, path: str | Path, tag: str) -> str:
+    """Target mass E[A_{p,a_k(p)} | k, p in M], the largest non-target mass, and the loss."""
+    target = _target_mask(traj)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    T = traj.step
+    left.plot(T, traj.mass[:, target], lw=0.8, color="tab:blue", alpha=0.6)
+    left.plot(T, np.where(~target, traj.mass, -np.inf).max((1, 2)), lw=1.5, color="tab:red",
+              label="largest non-target A_(p,j)")
+    left.set_title("A_(p,a_k(p)) (blue) and non-target A_(p,j)", fontsize=9)
+    left.set_xlabel("GD step t")
+    left.set_ylabel("mean area mass")
+    left.legend(fontsize=8)
+    right.semilogy(T, traj.loss)
+    right.set_title("loss L(Q_t) (DEF-LOSS-MAE)", fontsize=9)
+    right.set_xlabel("GD step t")
+    fig.suptitle(f"[{tag}] area masses and loss along GD on {traj.instance.name} (eta={traj.config.eta:g})",
+                 fontsize=10)
+    return _save(fig, Path(path))
+
+
+def trajectory_plot(traj, path: str | os.PathLike) -> Path:
+    """Loss and target area masses E[A_{p,a_k(p)} | k, p in M] along a saved GD
+    run (SPEC DEF-GD, DEF-CORR), written atomically as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_mass) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    ax_loss.plot(traj.step, traj.loss, color="#1f5fbf")
+    ax_loss.set(xlabel="GD step", ylabel="loss", title="loss")
+    mass = traj.target_mass()
+    for k in range(mass.shape[2]):
+        ax_mass.plot(traj.step, mass[:, :, k].min(1), label=f"cluster {k + 1}: min over p")
+        ax_mass.plot(traj.step, mass[:, :, k].mean(1), linestyle="--", label=f"cluster {k + 1}: mean over p")
+    ax_mass.set(xlabel="GD step", ylabel="E[A_{p,a}]", ylim=(0, 1.02), title="target area mass")
+    ax_mass.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+

@@ -1,0 +1,352 @@
+"""Measured quantities of the theorem forms of SPEC §9, named after SPEC.
+
+Everything here is a function of correlation coordinates (Phi, Ups) on an
+event batch (exact or Monte Carlo), or of a logged trajectory:
+
+- :func:`target_mass_fraction`: THM-MAIN-v1 item 2 at event level: among masked
+  queries whose own area has a visible patch (the *avoidable* events, LEM-G11),
+  the fraction with A_{p,a_k(p)} >= 1 - eps;
+- :func:`loss_gap`: THM-MAIN-v1 item 1, L(Q) - L_infinity, the avoidable part of
+  the loss (LEM-G11, :func:`proofcheck.setting.coords.loss_split`);
+- :func:`first_passage`: T*(eps), the first logged step from which a condition
+  holds at every later logged step ("for all T >= T*");
+- :func:`phases`: THM-MAE-v3 Phase I / Phase II, T1 and T2 per (p, k);
+- :func:`attention_diversity` with the exact references :func:`ideal_diversity`
+  (area-wide pattern) and the collapsed pattern (score 0);
+- :func:`fit_scaling_exponent`: log-log least squares with a t interval.
+
+Monte Carlo estimates come as :class:`Estimate` with a normal-approximation
+interval for a ratio of means (delta method over *images*, because the queries
+of one image are not independent); exact batches give a zero-width interval.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import mpmath
+import numpy as np
+import torch
+
+from proofcheck.setting.coords import attention_coords, events, loss_split, unavoidable
+from proofcheck.setting.instance import DTYPE, Instance
+from proofcheck.setting.model import key_set, normaliser
+from proofcheck.setting.sampling import Batch, exact_batch
+from proofcheck.setting.trainer import Trajectory, coords_at
+
+#: two-sided normal quantile of the 95% intervals reported for Monte Carlo estimates
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with a two-sided 95% interval [lo, hi]; ``exact`` when the batch
+    enumerates every event (then lo = value = hi up to rounding)."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+    exact: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ratio_estimate(x: torch.Tensor, y: torch.Tensor, batch: Batch, bounds=(-math.inf, math.inf)) -> Estimate:
+    """sum_b w_b x_b / sum_b w_b y_b with per-image totals x_b, y_b.
+
+    For a Monte Carlo batch the 95% interval is the delta-method one,
+    var ~ Var(x - r y) / (n mean(y)^2), which treats images (not queries) as the
+    independent units."""
+    w = batch.weight
+    den = float((w * y).sum())
+    if den <= 0:
+        return Estimate(math.nan, math.nan, math.nan, len(batch), batch.exact)
+    r = float((w * x).sum()) / den
+    if batch.exact:
+        return Estimate(r, r, r, len(batch), True)
+    n = len(batch)
+    resid = x - r * y
+    half = Z95 * float(resid.std(unbiased=True)) / (math.sqrt(n) * den / float(w.sum())) if n > 1 else math.inf
+    return Estimate(r, max(bounds[0], r - half), min(bounds[1], r + half), n, False)
+
+
+def avoidable(inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P) bool: p is masked and its own area has a visible patch (the events
+    on which THM-MAIN-v1 item 2 can hold at all, SPEC LEM-G11)."""
+    return batch.mask & ~unavoidable(inst, batch)
+
+
+def own_area_mass(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P) A_{p, a_k(p)}, the mass on the visible patches of the query's own area (SPEC DEF-CORR)."""
+    ev = events(Phi, Ups, inst, batch)
+    return ev.A.gather(2, ev.a.unsqueeze(-1)).squeeze(-1)
+
+
+def target_mass_fraction(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch,
+                         eps: float) -> Estimate:
+    """THM-MAIN-v1 item 2 [R], event level: the fraction of avoidable masked
+    (k, X, M, p) events with A_{p, a_k(p)} >= 1 - eps."""
+    ok = avoidable(inst, batch)
+    hit = (own_area_mass(Phi, Ups, inst, batch) >= 1 - eps) & ok
+    return ratio_estimate(hit.sum(1).to(DTYPE), ok.sum(1).to(DTYPE), batch, (0.0, 1.0))
+
+
+def loss_gap(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> Estimate:
+    """THM-MAIN-v1 item 1 [R]: L(Q) - L_infinity, the avoidable part of the loss
+    (SPEC LEM-G11).  The value is :func:`proofcheck.setting.coords.loss_split`'s; the
+    interval needs the per-image avoidable losses, 1/2 sum_{p avoidable} ||r_p||^2."""
+    value = float(loss_split(Phi, Ups, inst, batch)[0])
+    if batch.exact:
+        return Estimate(value, value, value, len(batch), True)
+    per_image = 0.5 * (events(Phi, Ups, inst, batch).r2 * avoidable(inst, batch)).sum(1) * normaliser(inst, batch)
+    est = ratio_estimate(per_image, torch.ones_like(per_image), batch, (0.0, math.inf))
+    return Estimate(value, est.lo, est.hi, est.n, False)
+
+
+def conditional_area_mass(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
+    """(P, K, N_max) E[A_{p,j} | X ~ D_k, p avoidable] (NaN where undefined: no
+    such event, or j beyond N_k).  Restricting to avoidable events keeps the
+    unavoidable ones (A_{p,a} = 0 for every Q) from capping the mean below 1."""
+    ev = events(Phi, Ups, inst, batch)
+    w = batch.weight.unsqueeze(1) * avoidable(inst, batch)                       # (B, P)
+    onehot = torch.nn.functional.one_hot(batch.cluster, inst.K).to(DTYPE)        # (B, K)
+    num = torch.einsum("bp,bk,bpj->pkj", w, onehot, ev.A)
+    den = torch.einsum("bp,bk->pk", w, onehot).unsqueeze(-1)
+    valid = torch.arange(inst.N_max).unsqueeze(0) < torch.tensor(inst.N).unsqueeze(1)   # (K, N_max)
+    out = num / den
+    return torch.where(valid.unsqueeze(0) & (den > 0), out, torch.full_like(out, math.nan))
+
+
+def first_passage(steps: Sequence[int], holds: Sequence[bool]) -> int | None:
+    """T*: the first logged step from which ``holds`` is true at every later
+    logged step (SPEC §9.1 "for all T >= T*"), or None if it does not hold at
+    the last logged step.  Resolution: one logging interval."""
+    holds = np.asarray(holds, dtype=bool)
+    if holds.size == 0 or not holds[-1]:
+        return None
+    fails = np.nonzero(~holds)[0]
+    return int(steps[0 if fails.size == 0 else fails[-1] + 1])
+
+
+def along(traj: Trajectory, measure: Callable[[torch.Tensor, torch.Tensor], object]) -> list:
+    """``measure(Phi, Ups)`` at every logged step of a trajectory."""
+    return [measure(*coords_at(traj, t)) for t in range(len(traj.step))]
+
+
+@dataclass
+class AreaWideSeries:
+    """THM-MAIN-v1 quantities at every logged step, and T*(eps): the first step
+    from which both the event fraction's lower 95% bound is >= ``fraction`` and
+    the loss gap's upper bound is <= eps."""
+
+    step: np.ndarray
+    fraction: list[Estimate]
+    gap: list[Estimate]
+    eps: float
+    target_fraction: float
+    t_star: int | None
+
+    def holds(self) -> np.ndarray:
+        return np.array([f.lo >= self.target_fraction and g.hi <= self.eps for f, g in zip(self.fraction, self.gap)])
+
+
+def area_wide_series(traj: Trajectory, batch: Batch, eps: float, target_fraction: float) -> AreaWideSeries:
+    inst = traj.instance
+    frac = along(traj, lambda Phi, Ups: target_mass_fraction(Phi, Ups, inst, batch, eps))
+    gap = along(traj, lambda Phi, Ups: loss_gap(Phi, Ups, inst, batch))
+    s = AreaWideSeries(traj.step, frac, gap, eps, target_fraction, None)
+    s.t_star = first_passage(traj.step, s.holds())
+    return s
+
+
+# -- THM-MAE-v3 phases -------------------------------------------------------------------
+
+@dataclass
+class PhaseRow:
+    """One (p, k) of THM-MAE-v3 (SPEC §9.2), 0-based p and k.
+
+    ``kind``: "global" if p lies in area 1 of cluster k, else "local".
+    ``t1``: the first logged step from which the target area's mass is at least
+    every other area's (for a local p: A_{p,1} has dropped to the local scale);
+    ``t2``: the first logged step from which it is >= 1 - eps.  Masses are
+    E[A_{p,j} | k, p avoidable].  ``phase1``: the global FP correlation
+    Phi_{p->v_{k,1}} fell below its initial value by more than ``tol`` before t1
+    (never for a global p, whose global correlation is its target one)."""
+
+    p: int
+    k: int
+    kind: str
+    t1: int | None
+    t2: int | None
+    phase1: bool
+    global_phi_drop: float
+    final_target_mass: float
+    final_global_mass: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def phases(traj: Trajectory, batch: Batch, eps: float, tol: float) -> list[PhaseRow]:
+    """Phase I / Phase II detection along a trajectory (SPEC §9.2 [R] form, LEM-G7)."""
+    inst = traj.instance
+    mass = np.stack([m.numpy() for m in along(traj, lambda Phi, Ups: conditional_area_mass(Phi, Ups, inst, batch))])
+    rows = []
+    for k in range(inst.K):
+        g = inst.feature_index(k, 0)
+        for p in range(inst.P):
+            a = int(inst.area_of[k, p])
+            m = mass[:, p, k, : inst.N[k]]                                       # (T, N_k)
+            if np.isnan(m).any():
+                continue                                                          # p never avoidable in cluster k
+            others = np.delete(m, a, axis=1)
+            t1 = first_passage(traj.step, m[:, a] >= others.max(1)) if others.size else int(traj.step[0])
+            t2 = first_passage(traj.step, m[:, a] >= 1 - eps)
+            phi_g = traj.phi[:, p, g]
+            before = phi_g[: (np.searchsorted(traj.step, t1) + 1) if t1 is not None else len(phi_g)]
+            drop = float(phi_g[0] - before.min())
+            kind = "global" if a == 0 else "local"
+            rows.append(PhaseRow(p, k, kind, t1, t2, kind == "local" and drop > tol, drop,
+                                 float(m[-1, a]), float(m[-1, 0])))
+    return rows
+
+
+# -- attention diversity --------------------------------------------------------------------
+
+def attention_diversity(attn: torch.Tensor, queries: torch.Tensor, batch: Batch, chunk: int = 256) -> Estimate:
+    """Attention-diversity score [R] (SPEC EXP-1's metric is [NR]; this is the
+    project's definition), for distributions ``attn`` (B, P, X) of each query
+    over X outcomes (keys, or areas):
+
+        D = E[ sum_{p != p' in Q(X,M)} TV(attn_p, attn_p') ] / E[ |{(p, p'): p != p' in Q(X,M)}| ],
+
+    the mean total-variation distance between the attention distributions (over
+    keys) of two different query positions of the same image, with Q(X,M) the
+    queries considered (here: the avoidable masked positions).  D = 0 when every
+    query attends the same way (collapse); D = 1 when all queries attend to
+    disjoint key sets.  Computed in image chunks (the pairwise tensor is B P^2 P)."""
+    x = torch.empty(len(batch), dtype=DTYPE, device=attn.device)
+    for s in range(0, len(batch), chunk):
+        a, q = attn[s:s + chunk], queries[s:s + chunk].to(DTYPE)
+        tv = 0.5 * (a.unsqueeze(2) - a.unsqueeze(1)).abs().sum(-1)              # (b, P, P)
+        x[s:s + chunk] = torch.einsum("bp,bpr,br->b", q, tv, q)
+    n = queries.sum(1).to(DTYPE)
+    return ratio_estimate(x, n * (n - 1), batch, (0.0, 1.0))
+
+
+def area_distribution(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P, N_max + 1) each query's attention pooled by area: (A_{p,1}, ..., A_{p,N_k}, A_{p,0})."""
+    ev = events(Phi, Ups, inst, batch)
+    return torch.cat([ev.A, ev.A0.unsqueeze(-1)], -1)
+
+
+def diversity(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch, level: str = "keys") -> Estimate:
+    """:func:`attention_diversity` over avoidable masked queries, of the attention
+    over keys (``level="keys"``) or of its pooling by area (``level="areas"``,
+    :func:`area_distribution`): the second ignores how a query spreads its mass
+    *inside* an area, so it measures only "different positions attend to
+    different areas"."""
+    dist = attention_coords(Phi, Ups, inst, batch) if level == "keys" else area_distribution(Phi, Ups, inst, batch)
+    return attention_diversity(dist, avoidable(inst, batch), batch)
+
+
+def area_wide_attention(inst: Instance, batch: Batch) -> torch.Tensor:
+    """(B, P, P) the ideal area-wide pattern (SPEC DEF-CORR, LEM-G11 limit): each
+    query attends uniformly to the visible patches of its own area (rows of
+    unavoidable queries are 0: they are not among the queries scored)."""
+    key_area = inst.area_of[batch.cluster]
+    same = ((key_area.unsqueeze(2) == key_area.unsqueeze(1)) & ~batch.mask.unsqueeze(1)).to(DTYPE)
+    return same / same.sum(-1, keepdim=True).clamp(min=1)
+
+
+def collapsed_attention(inst: Instance, batch: Batch, area: int = 0) -> torch.Tensor:
+    """(B, P, P) a collapsed pattern (SPEC THM-CL-v3 [R]): every query attends
+    uniformly to the visible patches of area ``area`` (0-based; area 1 in SPEC,
+    the global area), or uniformly to all keys if none is visible."""
+    key_area = inst.area_of[batch.cluster]
+    visible = (key_area == area) & ~batch.mask
+    keys = torch.where(visible.any(1, keepdim=True), visible, key_set(inst, batch)).to(DTYPE)
+    row = keys / keys.sum(-1, keepdim=True).clamp(min=1)
+    return row.unsqueeze(1).expand(-1, inst.P, -1)
+
+
+def ideal_diversity(inst: Instance) -> float:
+    """D of the ideal area-wide pattern, exactly.
+
+    Two avoidable queries attend uniformly to the visible patches of their own
+    areas: TV = 0 for the same area, 1 for different (disjoint) areas.  So D is
+    the probability that two distinct avoidable queries lie in different areas,
+    weighted by Pr[p, p' both masked and avoidable].  Closed form under
+    Bernoulli masking (areas of sizes C, C' are avoidable for masked p, p' with
+    probabilities 1 - gamma^(C-1) and 1 - gamma^(C'-1) independently, or
+    1 - gamma^(C-2) jointly when p, p' share an area); exact enumeration of
+    the masks for the fixed-size model."""
+    if inst.mask_model != "bernoulli":
+        batch = exact_batch(inst)
+        return attention_diversity(area_wide_attention(inst, batch), avoidable(inst, batch), batch).value
+    g = inst.gamma
+    num = den = 0.0
+    for c in inst.clusters:
+        sizes = [len(a) for a in c.areas]
+        same = sum(C * (C - 1) * (1 - g ** (C - 2)) for C in sizes if C >= 2)
+        single = [C * (1 - g ** (C - 1)) for C in sizes]
+        diff = sum(single) ** 2 - sum(s * s for s in single)
+        num += c.weight * g * g * diff
+        den += c.weight * g * g * (diff + same)
+    return num / den if den > 0 else math.nan
+
+
+# -- scaling -------------------------------------------------------------------------------
+
+def t_quantile(q: float, df: int) -> float:
+    """Student-t quantile (mpmath's regularised incomplete beta; no scipy needed)."""
+    def cdf(t):
+        x = df / (df + t * t)
+        tail = 0.5 * mpmath.betainc(df / 2.0, 0.5, 0, x, regularized=True)
+        return 1 - tail if t >= 0 else tail
+    return float(mpmath.findroot(lambda t: cdf(t) - q, Z95))
+
+
+@dataclass
+class ScalingFit:
+    """log T = c + sum_i beta_i log x_i by least squares, with 95% t intervals."""
+
+    names: list[str]
+    coef: list[float]
+    lo: list[float]
+    hi: list[float]
+    intercept: float
+    r2: float
+    n: int
+
+    def term(self, name: str) -> tuple[float, float, float]:
+        i = self.names.index(name)
+        return self.coef[i], self.lo[i], self.hi[i]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_scaling_exponent(T: Sequence[float], **regressors: Sequence[float]) -> ScalingFit:
+    """Fit T ~ C * prod x_i^beta_i on a log-log scale, e.g.
+    ``fit_scaling_exponent(T, P=P, eta=eta)`` for SPEC §9.1's T* = O~(poly(P)/eta)
+    (where the eta exponent should be -1).  Intervals: beta_i +- t_{0.975, n-m-1} se_i."""
+    names = list(regressors)
+    y = np.log(np.asarray(T, dtype=float))
+    X = np.column_stack([np.ones_like(y)] + [np.log(np.asarray(regressors[n], dtype=float)) for n in names])
+    n, m = X.shape
+    if n <= m:
+        raise ValueError(f"scaling fit needs more than {m} points, got {n}")
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    dof = n - m
+    s2 = float(resid @ resid) / dof
+    se = np.sqrt(np.diag(s2 * np.linalg.pinv(X.T @ X)))
+    t = t_quantile(0.975, dof)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+    return ScalingFit(names, beta[1:].tolist(), (beta[1:] - t * se[1:]).tolist(), (beta[1:] + t * se[1:]).tolist(),
+                      float(beta[0]), r2, n)

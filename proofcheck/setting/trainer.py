@@ -1,0 +1,301 @@
+"""Gradient descent on the masked-reconstruction loss, with a logged trajectory
+(SPEC DEF-GD, DEF-CORR).
+
+``parametrisation="coords"`` trains (Phi, Ups) directly, which by LEM-G2 is
+*exactly* GD on Q when Q(0) is in the span (e.g. Q(0) = 0); ``"full"`` trains
+the d x d matrix Q with the real model, needed when Q(0) is random.
+
+Trajectory file format (``.npz``, numpy's zip of arrays, no pickles):
+``meta`` (a JSON string: ``format="proofcheck-trajectory"``, ``version``, the
+instance, the config, software versions, device), ``step`` (T,), ``loss`` (T,),
+``phi`` (T,P,F), ``ups`` (T,P,P), ``mass`` (T,P,F) the conditional mean area
+masses E[A_{p,j} | k, p in M], ``off_span`` (T,) (NaN in coords mode), and
+``final_q`` (d,d) in full mode.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from proofcheck import __version__
+from proofcheck.setting.coords import area_mass, fp_correlation, grad_coords_closed_form, loss_coords, off_span_fraction, pp_correlation, q_from_coords
+from proofcheck.errors import TrainingDiverged, TrajectoryFileError, UsageError
+from proofcheck.setting.instance import DTYPE, Instance
+from proofcheck.io import atomic_write_bytes
+from proofcheck.setting.model import forward_loss
+from proofcheck.setting.sampling import MAX_EXACT_EVENTS, Batch, exact_batch, sample_batch
+
+FORMAT = "proofcheck-trajectory"
+FORMAT_VERSION = 1
+#: the exact batch is used for evaluation when it has at most this many events
+EXACT_EVAL_LIMIT = 300_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """GD settings (SPEC DEF-GD).  ``gradient``: "exact" (full expectation) or
+    "sampled" (fresh Monte Carlo batch of ``samples`` events each step).
+
+    ``threads``: torch intra-op CPU threads while training (0 keeps torch's
+    setting).  1 by default: at the sizes the checks train (P <= 256, batches
+    of 10^2..10^4 events) a second thread gained nothing on an idle 2-core
+    machine and made steps 2-20x slower on a busy one (benches/README.md)."""
+
+    steps: int = 500
+    eta: float = 1.0
+    gradient: str = "exact"
+    samples: int = 512
+    init: str = "zero"
+    init_scale: float = 1e-2
+    parametrisation: str = "coords"
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    eval_samples: int = 8192
+    freeze_pp: bool = False
+    threads: int = 1
+
+    def __post_init__(self):
+        checks = [
+            (isinstance(self.steps, int) and self.steps >= 0, f"steps must be an integer >= 0, got {self.steps!r}"),
+            (math.isfinite(self.eta) and self.eta > 0, f"eta must be a finite number > 0, got {self.eta!r}"),
+            (self.gradient in ("exact", "sampled"), f"gradient must be 'exact' or 'sampled', got {self.gradient!r}"),
+            (self.samples >= 1, f"samples must be >= 1, got {self.samples!r}"),
+            (self.init in ("zero", "random"), f"init must be 'zero' or 'random', got {self.init!r}"),
+            (self.parametrisation in ("coords", "full"),
+             f"parametrisation must be 'coords' or 'full', got {self.parametrisation!r}"),
+            (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every!r}"),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (not (self.freeze_pp and self.parametrisation == "full"), "freeze_pp needs parametrisation='coords'"),
+            (isinstance(self.threads, int) and self.threads >= 0,
+             f"threads must be an integer >= 0 (0 keeps torch's setting), got {self.threads!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise UsageError(msg)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but CUDA is not available on this machine")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def evaluation_batch(inst: Instance, eval_samples: int = 8192, seed: int = 0) -> Batch:
+    """The exact batch when it is small enough, else a fixed Monte Carlo batch."""
+    n_exact = 2**inst.P * sum(math.prod(len(z.values) for z in c.z) for c in inst.clusters) \
+        if inst.all_z_finite else math.inf
+    if n_exact <= min(EXACT_EVAL_LIMIT, MAX_EXACT_EVENTS):
+        return exact_batch(inst)
+    return sample_batch(inst, eval_samples, torch.Generator().manual_seed(seed + 7919))
+
+
+def loss_and_gradient(params: list[torch.Tensor], inst: Instance, batch: Batch, parametrisation: str,
+                      freeze_pp: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(L, gradients of the trained parameters) for one GD step (SPEC DEF-GD).
+
+    ``"full"``: autograd of the d x d model on ``params = [Q]``.  ``"coords"``:
+    ``params = [Phi, Ups]`` with the closed forms LEM-G4/G8, which by LEM-G2 give
+    the same step; Ups is left out when ``freeze_pp`` (LEM-G12)."""
+    if parametrisation == "full":
+        Q = params[0].detach().requires_grad_(True)
+        loss = forward_loss(Q, inst, batch)
+        (g,) = torch.autograd.grad(loss, Q)
+        return loss.detach(), [g]
+    loss, gPhi, gUps = grad_coords_closed_form(params[0], params[1], inst, batch)
+    return loss, [gPhi] if freeze_pp else [gPhi, gUps]
+
+
+@dataclass
+class Trajectory:
+    """A logged GD run: arrays indexed by logged step (see module docstring)."""
+
+    instance: Instance
+    config: TrainConfig
+    step: np.ndarray
+    loss: np.ndarray
+    phi: np.ndarray
+    ups: np.ndarray
+    mass: np.ndarray
+    off_span: np.ndarray
+    final_q: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "instance": self.instance.to_dict(),
+                "config": asdict(self.config), **{k: v for k, v in self.meta.items() if k not in ("format", "version")}}
+        arrays = {"step": self.step, "loss": self.loss, "phi": self.phi, "ups": self.ups, "mass": self.mass,
+                  "off_span": self.off_span}
+        if self.final_q is not None:
+            arrays["final_q"] = self.final_q
+        buf = io.BytesIO()
+        np.savez_compressed(buf, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        return atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trajectory":
+        path = Path(path)
+        if not path.exists():
+            raise TrajectoryFileError(f"trajectory file {path} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as exc:
+            raise TrajectoryFileError(f"trajectory file {path} is truncated or corrupt: {exc}") from None
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except (KeyError, json.JSONDecodeError):
+            raise TrajectoryFileError(f"trajectory file {path} has no readable 'meta' record") from None
+        if meta.get("format") != FORMAT:
+            raise TrajectoryFileError(f"{path} is not a proofcheck trajectory (format {meta.get('format')!r})")
+        if meta.get("version") != FORMAT_VERSION:
+            raise TrajectoryFileError(f"trajectory file {path} has format version {meta.get('version')!r}; "
+                                      f"this proofcheck reads version {FORMAT_VERSION}")
+        missing = {"step", "loss", "phi", "ups", "mass", "off_span"} - set(arrays)
+        if missing:
+            raise TrajectoryFileError(f"trajectory file {path} lacks arrays {sorted(missing)}")
+        inst = Instance.from_dict(meta.pop("instance"))
+        try:
+            config = TrainConfig(**meta.pop("config"))
+        except TypeError as exc:
+            raise TrajectoryFileError(f"trajectory file {path} has an unreadable config: {exc}") from None
+        return cls(inst, config, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
+                   arrays["off_span"], arrays.get("final_q"), meta)
+
+    def target_phi(self) -> np.ndarray:
+        """(T, P, K) target FP correlations Phi_{p -> v_{k, a_k(p)}}."""
+        return self.phi[:, np.arange(self.instance.P)[:, None], self.instance.feature_of.T.numpy()]
+
+    def target_mass(self) -> np.ndarray:
+        """(T, P, K) conditional mean of A_{p, a_k(p)}."""
+        return self.mass[:, np.arange(self.instance.P)[:, None], self.instance.feature_of.T.numpy()]
+
+
+@contextmanager
+def cpu_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (0: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
+          progress: Callable[[int, int], None] | None = None,
+          start: tuple[torch.Tensor, torch.Tensor] | None = None) -> Trajectory:
+    """Run GD from Q(0) (SPEC DEF-GD) and log every ``cfg.log_every`` steps and the last.
+
+    ``start``: (Phi, Ups) to start from instead of ``cfg.init`` (coordinates
+    only; the structural checks start GD at drawn points).  Raises
+    :class:`TrainingDiverged` naming the step where the loss or the gradient
+    stops being finite.
+    """
+    if start is not None and cfg.parametrisation != "coords":
+        raise UsageError("a start point (Phi, Ups) needs parametrisation='coords'")
+    with cpu_threads(cfg.threads):
+        return _train(inst, cfg, progress, start)
+
+
+def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None] | None,
+           start: tuple[torch.Tensor, torch.Tensor] | None) -> Trajectory:
+    dev = resolve_device(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    eval_batch = evaluation_batch(inst, cfg.eval_samples, cfg.seed).to(dev)
+    P, F, d = inst.P, inst.F, inst.d
+    init_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    full = cfg.parametrisation == "full"
+    if full:
+        Q = torch.zeros(d, d, dtype=DTYPE)
+        if cfg.init == "random":
+            Q = cfg.init_scale * torch.randn(d, d, dtype=DTYPE, generator=init_gen)
+        params = [Q.to(dev)]
+    else:
+        Phi, Ups = torch.zeros(P, F, dtype=DTYPE), torch.zeros(P, P, dtype=DTYPE)
+        if cfg.init == "random":
+            Phi = cfg.init_scale * torch.randn(P, F, dtype=DTYPE, generator=init_gen)
+            Ups = cfg.init_scale * torch.randn(P, P, dtype=DTYPE, generator=init_gen)
+        if start is not None:
+            Phi, Ups = (t.detach().to(DTYPE).clone() for t in start)
+        params = [Phi.to(dev), Ups.to(dev)]
+
+    def coords_now():
+        if full:
+            return fp_correlation(params[0], inst), pp_correlation(params[0], inst)
+        return params[0], params[1]
+
+    @torch.no_grad()
+    def loss_on(batch):
+        if full:
+            return forward_loss(params[0], inst, batch)
+        return loss_coords(params[0], params[1], inst, batch)
+
+    log: dict[str, list] = {k: [] for k in ("step", "loss", "phi", "ups", "mass", "off_span")}
+
+    def record(t: int, loss_value: float):
+        Phi, Ups = coords_now()
+        log["step"].append(t)
+        log["loss"].append(loss_value)
+        # copies: in coords mode Phi/Ups alias the parameters that GD updates in place
+        log["phi"].append(Phi.cpu().numpy().copy())
+        log["ups"].append(Ups.cpu().numpy().copy())
+        with torch.no_grad():
+            log["mass"].append(area_mass(Phi, Ups, inst, eval_batch).cpu().numpy())
+        log["off_span"].append(off_span_fraction(params[0].cpu(), inst) if full else math.nan)
+
+    for t in range(cfg.steps + 1):
+        batch = eval_batch if cfg.gradient == "exact" else sample_batch(inst, cfg.samples, gen).to(dev)
+        logged = t % cfg.log_every == 0 or t == cfg.steps
+        if t == cfg.steps:
+            loss = loss_on(batch)
+        else:
+            loss, grads = loss_and_gradient(params, inst, batch, cfg.parametrisation, cfg.freeze_pp)
+        if logged:
+            eval_loss = loss if batch is eval_batch else loss_on(eval_batch)
+            if not torch.isfinite(eval_loss):
+                raise TrainingDiverged(t, f"loss is {float(eval_loss)} (eta = {cfg.eta})")
+            record(t, float(eval_loss))
+        if t == cfg.steps:
+            break
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(t, f"loss is {float(loss)} (eta = {cfg.eta})")
+        for p, g in zip(params, grads):
+            if not torch.isfinite(g).all():
+                raise TrainingDiverged(t, f"gradient has non-finite entries (eta = {cfg.eta})")
+            p -= cfg.eta * g
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(t, f"parameters overflowed to non-finite values in the update (eta = {cfg.eta})")
+        if progress is not None:
+            progress(t + 1, cfg.steps)
+    arrays = {k: np.asarray(v) for k, v in log.items()}
+    final_q = params[0].cpu().numpy() if full else None
+    meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev)}
+    return Trajectory(inst, cfg, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
+                      arrays["off_span"], final_q, meta)
+
+
+def coords_at(traj: Trajectory, index: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Phi, Ups) at a logged step, as float64 tensors (for checkpoint checks)."""
+    return torch.from_numpy(traj.phi[index]).to(DTYPE), torch.from_numpy(traj.ups[index]).to(DTYPE)
+
+
+def q_at(traj: Trajectory, index: int = -1) -> torch.Tensor:
+    """Q at a logged step, rebuilt from coordinates (exact under LEM-G2)."""
+    Phi, Ups = coords_at(traj, index)
+    return q_from_coords(Phi, Ups, traj.instance)
