@@ -5,7 +5,8 @@ phases, diversity and the T* scaling fit, printed as one table.
     python benches/gpu_theorems.py --small    # the CPU-sized run (what the tests can afford)
 
 Training runs on the device; the held-out evaluation of the trained
-coordinates runs on the CPU.  Trajectories are cached under --cache.
+coordinates runs on the CPU.  First, the exact population gradient at the largest P it covers
+(balanced P = 256), with its throughput.  Trajectories are cached under --cache.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from proofcheck.setting.instance import balanced, global_local  # noqa: E402
 from proofcheck.context import CheckContext, QUICK
 from proofcheck.lang.lemma import Lemma, Provenance  # noqa: E402
 from proofcheck.setting.trainer import TrainConfig  # noqa: E402
+from proofcheck.setting.instance import DTYPE  # noqa: E402
+from proofcheck.setting.population import population_gradient  # noqa: E402
 
 
 def runs_for(small: bool) -> dict:
@@ -44,6 +47,23 @@ def runs_for(small: bool) -> dict:
     return {"main": main, "phases": phases, "scaling": scaling}
 
 
+def population_throughput(device: str, P: int) -> None:
+    """The exact population gradient (SPEC LEM-G9 sufficient statistics) of balanced(P) one GD step
+    from Q = 0, on ``device``: seconds and count vectors per second."""
+    inst = balanced(P)
+    Phi = torch.zeros(P, inst.F, dtype=DTYPE, device=device)
+    Ups = torch.zeros(P, P, dtype=DTYPE, device=device)
+    g = population_gradient(Phi, Ups, inst)
+    Phi, Ups = Phi - g.gPhi, Ups - g.gUps
+    t0 = time.perf_counter()
+    res = population_gradient(Phi, Ups, inst)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    print(f"population gradient balanced P={P} on {device}: {res.method}, {res.points} count vectors in "
+          f"{dt:.3f} s ({res.points / dt:.3g} per s), error bound {res.error_bound:.2g}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="CPU-sized run")
@@ -54,6 +74,8 @@ def main(argv=None) -> int:
     device = "cuda" if cuda and not args.small else "cpu"
     print(f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device == 'cuda' else ''}; "
           f"{'small' if small else 'large'} run", flush=True)
+    # the largest balanced P whose count vectors stay under population.MAX_POINTS
+    population_throughput(device, 256)
     r = runs_for(small)
     claims = [("THM-MAIN-v1", AreaWide({QUICK: r["main"]})),
               ("THM-DIVERSITY", Diversity({QUICK: r["main"]}, level="areas")),

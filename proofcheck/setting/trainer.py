@@ -10,7 +10,8 @@ Trajectory file format (``.npz``, numpy's zip of arrays, no pickles):
 instance, the config, software versions, device), ``step`` (T,), ``loss`` (T,),
 ``phi`` (T,P,F), ``ups`` (T,P,P), ``mass`` (T,P,F) the conditional mean area
 masses E[A_{p,j} | k, p in M], ``off_span`` (T,) (NaN in coords mode), and
-``final_q`` (d,d) in full mode.
+``final_q`` (d,d) in full mode.  ``meta["max_logit_step"]``: the largest change of any attention logit
+in one GD step over the run (:func:`logit_step`), the measure of how far GD is from its flow.
 """
 from __future__ import annotations
 
@@ -32,18 +33,23 @@ from proofcheck.errors import TrainingDiverged, TrajectoryFileError, UsageError
 from proofcheck.setting.instance import DTYPE, Instance
 from proofcheck.io import atomic_write_bytes
 from proofcheck.setting.model import forward_loss
+from proofcheck.setting.population import population_gradient
 from proofcheck.setting.sampling import MAX_EXACT_EVENTS, Batch, exact_batch, sample_batch
 
 FORMAT = "proofcheck-trajectory"
 FORMAT_VERSION = 1
 #: the exact batch is used for evaluation when it has at most this many events
 EXACT_EVAL_LIMIT = 300_000
+GRADIENTS = ("exact", "sampled", "population")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """GD settings (SPEC DEF-GD).  ``gradient``: "exact" (full expectation) or
-    "sampled" (fresh Monte Carlo batch of ``samples`` events each step).
+    """GD settings (SPEC DEF-GD).  ``gradient``: "exact" (full expectation over the evaluation
+    batch), "sampled" (fresh Monte Carlo batch of ``samples`` events each step) or "population" (the
+    exact population gradient by sufficient statistics, :mod:`proofcheck.setting.population`, which
+    falls back to the evaluation batch where the LEM-G9 classes do not apply and says so in the
+    trajectory's ``meta["population"]``).
 
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's
     setting).  1 by default: at the sizes the checks train (P <= 256, batches
@@ -68,7 +74,9 @@ class TrainConfig:
         checks = [
             (isinstance(self.steps, int) and self.steps >= 0, f"steps must be an integer >= 0, got {self.steps!r}"),
             (math.isfinite(self.eta) and self.eta > 0, f"eta must be a finite number > 0, got {self.eta!r}"),
-            (self.gradient in ("exact", "sampled"), f"gradient must be 'exact' or 'sampled', got {self.gradient!r}"),
+            (self.gradient in GRADIENTS, f"gradient must be one of {GRADIENTS}, got {self.gradient!r}"),
+            (not (self.gradient == "population" and self.parametrisation == "full"),
+             "gradient='population' needs parametrisation='coords'"),
             (self.samples >= 1, f"samples must be >= 1, got {self.samples!r}"),
             (self.init in ("zero", "random"), f"init must be 'zero' or 'random', got {self.init!r}"),
             (self.parametrisation in ("coords", "full"),
@@ -118,6 +126,22 @@ def loss_and_gradient(params: list[torch.Tensor], inst: Instance, batch: Batch, 
         return loss.detach(), [g]
     loss, gPhi, gUps = grad_coords_closed_form(params[0], params[1], inst, batch)
     return loss, [gPhi] if freeze_pp else [gPhi, gUps]
+
+
+def logit_step(dPhi: torch.Tensor, dUps: torch.Tensor, inst: Instance) -> float:
+    """The largest change of any attention logit under the coordinate change (dPhi, dUps), over every
+    cluster, z value and mask (SPEC DEF-CORR logits): an unmasked key q != p in area j moves by
+    z_j dPhi_{p->v_{k,j}} + dUps_{p->q}, linear in z and so largest at an end of z's range; a masked
+    key (variant B, p itself included) by dUps_{p->q}."""
+    off = ~torch.eye(inst.P, dtype=torch.bool, device=dUps.device)
+    out = float(dUps.abs().max()) if inst.key_set == "B" else 0.0
+    for k, c in enumerate(inst.clusters):
+        areas = inst.area_of[k].tolist()
+        dphi = dPhi[:, inst.feature_of[k].to(dPhi.device)]                      # (p, q): dPhi_{p -> v_{k, a_k(q)}}
+        for end in ("lower", "upper"):
+            z = torch.tensor([getattr(c.z[j], end) for j in areas], dtype=dPhi.dtype, device=dPhi.device)
+            out = max(out, float(((z * dphi + dUps).abs() * off).max()))
+    return out
 
 
 @dataclass
@@ -259,10 +283,21 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
             log["mass"].append(area_mass(Phi, Ups, inst, eval_batch).cpu().numpy())
         log["off_span"].append(off_span_fraction(params[0].cpu(), inst) if full else math.nan)
 
+    population: list[dict] = []
+    max_logit = 0.0
+
+    def population_step():
+        pg = population_gradient(params[0], params[1], inst, eval_batch)
+        population.append(pg.summary())
+        return pg.loss, [pg.gPhi] if cfg.freeze_pp else [pg.gPhi, pg.gUps]
+
     for t in range(cfg.steps + 1):
-        batch = eval_batch if cfg.gradient == "exact" else sample_batch(inst, cfg.samples, gen).to(dev)
+        batch = eval_batch if cfg.gradient != "sampled" else sample_batch(inst, cfg.samples, gen).to(dev)
         logged = t % cfg.log_every == 0 or t == cfg.steps
-        if t == cfg.steps:
+        if cfg.gradient == "population":
+            # the population loss is logged too, so the evaluation batch only serves as the fallback
+            loss, grads = population_step()
+        elif t == cfg.steps:
             loss = loss_on(batch)
         else:
             loss, grads = loss_and_gradient(params, inst, batch, cfg.parametrisation, cfg.freeze_pp)
@@ -275,9 +310,16 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
             break
         if not torch.isfinite(loss):
             raise TrainingDiverged(t, f"loss is {float(loss)} (eta = {cfg.eta})")
-        for p, g in zip(params, grads):
+        for g in grads:
             if not torch.isfinite(g).all():
                 raise TrainingDiverged(t, f"gradient has non-finite entries (eta = {cfg.eta})")
+        if full:
+            dQ = -cfg.eta * grads[0]
+            max_logit = max(max_logit, logit_step(fp_correlation(dQ, inst), pp_correlation(dQ, inst), inst))
+        else:
+            max_logit = max(max_logit, logit_step(-cfg.eta * grads[0],
+                                                  -cfg.eta * grads[1] if len(grads) > 1 else 0 * params[1], inst))
+        for p, g in zip(params, grads):
             p -= cfg.eta * g
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(t, f"parameters overflowed to non-finite values in the update (eta = {cfg.eta})")
@@ -285,9 +327,22 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
             progress(t + 1, cfg.steps)
     arrays = {k: np.asarray(v) for k, v in log.items()}
     final_q = params[0].cpu().numpy() if full else None
-    meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev)}
+    meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev), "max_logit_step": max_logit}
+    if population:
+        meta["population"] = population_meta(population)
     return Trajectory(inst, cfg, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
                       arrays["off_span"], final_q, meta)
+
+
+def population_meta(calls: list[dict]) -> dict:
+    """How the population gradients of a run were obtained: the methods used (with the first reason
+    for each fallback), the largest neglected probability and error bound, and the count vectors."""
+    methods = {}
+    for c in calls:
+        methods.setdefault(c["method"], c["reason"])
+    return {"methods": methods, "calls": len(calls),
+            "max_neglected_probability": max(c["neglected_probability"] for c in calls),
+            "max_error_bound": max(c["error_bound"] for c in calls), "max_points": max(c["points"] for c in calls)}
 
 
 def coords_at(traj: Trajectory, index: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
