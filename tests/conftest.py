@@ -14,7 +14,11 @@ settings.load_profile(os.environ.get("PROOFCHECK_HYPOTHESIS_PROFILE", "ci" if os
 
 import pytest  # noqa: E402  (after the profile is loaded, as Hypothesis requires for module-level settings)
 
+import json  # noqa: E402
+
+#: mutation scores of this process (tests/test_adequacy.py), and those sent back by xdist workers
 _SCORES = []
+_WORKER_SCORES: list[dict] = []
 
 
 @pytest.fixture(scope="session")
@@ -23,13 +27,29 @@ def mutation_scores():
     return _SCORES
 
 
+def _records(scores) -> list[dict]:
+    return [{"lemma_id": s.lemma_id, "line": s.line(), "total": len(s.outcomes), "refuted": s.count("refuted"),
+             "live": len(s.outcomes) - s.count("equivalent")} for s in scores]
+
+
+def pytest_sessionfinish(session):
+    # under pytest-xdist a worker's scores reach the controller through workeroutput
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["proofcheck_scores"] = json.dumps(_records(_SCORES))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _WORKER_SCORES.extend(json.loads(getattr(node, "workeroutput", {}).get("proofcheck_scores", "[]")))
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not _SCORES:
+    records = _records(_SCORES) + _WORKER_SCORES
+    if not records:
         return
     terminalreporter.section("proofcheck mutation scores")
-    for score in sorted(_SCORES, key=lambda s: s.lemma_id):
-        terminalreporter.write_line(score.line())
-    refuted = sum(s.count("refuted") for s in _SCORES)
-    live = sum(len(s.outcomes) - s.count("equivalent") for s in _SCORES)
-    terminalreporter.write_line(f"total: {sum(len(s.outcomes) for s in _SCORES)} mutants, {refuted}/{live} "
+    for r in sorted(records, key=lambda r: r["lemma_id"]):
+        terminalreporter.write_line(r["line"])
+    refuted, live = sum(r["refuted"] for r in records), sum(r["live"] for r in records)
+    terminalreporter.write_line(f"total: {sum(r['total'] for r in records)} mutants, {refuted}/{live} "
                                 f"non-equivalent refuted ({100 * refuted / max(live, 1):.1f}%)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 from hypothesis import HealthCheck, Phase, example, given, seed, settings, target
@@ -49,6 +50,29 @@ class _Violated(AssertionError):
     pass
 
 
+@contextmanager
+def _no_local_constants():
+    """Hypothesis (>= 6.131) mixes into its draws literal constants read from the
+    source of every *local* module in ``sys.modules``, so the cases drawn for one
+    seed depended on what the process had imported before (a worker of ``--jobs``
+    loads one lemma file, a single process all of them; a trajectory check imports
+    the plotting module).  Within a search that pool is held empty, so the draws
+    depend only on the seed and the strategy.  Private API, hence the guard: a
+    Hypothesis without the pool needs nothing here."""
+    from hypothesis.internal.conjecture import providers
+    if not hasattr(providers, "_get_local_constants"):
+        yield
+        return
+    original, empty = providers._get_local_constants, providers.Constants()
+    providers.CONSTANTS_CACHE.cache.clear()  # the per-constraint pools cached from the full pool
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
 def _key(case: Case) -> str:
     return json.dumps(case.to_dict(), sort_keys=True)
 
@@ -86,7 +110,7 @@ def search_cases(strategy: st.SearchStrategy, evaluate: Callable[[Case], Outcome
             found.smallest, found.smallest_case = out, case
         if math.isfinite(out.relative):
             target(-out.relative, label="negative relative margin")
-        if not out.holds:
+        if not out.holds or math.isnan(out.margin):  # a NaN satisfies no claim: never a pass
             if found.failure is None or len(key) <= len(_key(found.failure_case)):
                 found.failure, found.failure_case = out, case
             failing.add(key)
@@ -103,7 +127,7 @@ def search_cases(strategy: st.SearchStrategy, evaluate: Callable[[Case], Outcome
     for case in explicit:
         run = example(case)(run)
     try:
-        with with_reporter(lambda *_: None):
+        with with_reporter(lambda *_: None), _no_local_constants():
             run()
     except _Violated:
         if any(found.failure_case is c for c in explicit):
@@ -119,5 +143,3 @@ def search_cases(strategy: st.SearchStrategy, evaluate: Callable[[Case], Outcome
     except FailedHealthCheck as exc:
         found.reason = f"Hypothesis health check failed: {str(exc).splitlines()[0]}"
     return found
-
-

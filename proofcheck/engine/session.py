@@ -1,20 +1,25 @@
-"""One run session: every check of a ``verify`` run, in one process or many, with the same
-results whatever the number of processes."""
+"""One run session: every check of a ``verify`` run or a sweep, as :class:`Task` s run by one
+function (:func:`run_task`) in this process or on Dask distributed workers (a LocalCluster for
+``--jobs N``, or a user's scheduler), with the same results wherever they ran."""
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
 import threading
 import traceback
 from contextlib import contextmanager
 
-import multiprocessing
-import os
 import signal
 import time
-from dataclasses import dataclass, field, replace
-from proofcheck.errors import LemmaFileError
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
 from proofcheck.context import QUICK, Budget, CheckContext, ReportLayout
-from proofcheck.lang.lemma import Lemma
 from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.errors import LemmaFileError, ProofcheckError
+from proofcheck.lang.lemma import Lemma
 from proofcheck.verdict import CheckResult, LemmaResult, Verdict, combine
 from proofcheck.errors import CheckTimeout
 
@@ -78,64 +83,142 @@ def warm_imports() -> None:
     import torch  # noqa: F401
 
 
-def _worker_init(jobs: int) -> None:
-    # Ctrl-C is the parent's to handle: it terminates the pool and keeps the reports
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+#: how long a scheduler given by address may take to answer before the sweep gives up
+CONNECT_TIMEOUT_S = 5
+
+
+class SchedulerError(ProofcheckError):
+    """The Dask scheduler at the given address could not be reached."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: claim ``claim`` of lemma ``lemma_id`` (defined in ``source``)
+    at ``seed`` and ``budget``; with ``mutant``, that planted mutant of the claim
+    (:func:`proofcheck.engine.adequacy.claim_mutants` order) instead of the claim."""
+
+    source: str
+    lemma_id: str
+    claim: int
+    seed: int
+    budget: Budget
+    mutant: int | None = None
+
+    @property
+    def name(self) -> str:
+        mutant = "" if self.mutant is None else f"-m{self.mutant}"
+        return f"{self.lemma_id}-c{self.claim}{mutant}-s{self.seed}-{self.budget.name}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "budget": asdict(self.budget)}
+
+
+def reload_lemma(task: Task) -> Lemma:
+    lemma = load_lemma_file(task.source)
+    if lemma.id != task.lemma_id:
+        raise LemmaFileError(f"{task.source}: now defines {lemma.id}, not {task.lemma_id}")
+    return lemma
+
+
+def run_task(task: Task, settings: Session, lemma: Lemma | None = None) -> dict:
+    """Run one claim at the task's seed and budget: the one unit of work of ``verify``
+    and of sweeps, in this process, in a LocalCluster worker and on a remote cluster.
+    ``lemma`` skips the reload when the caller holds the lemma already (the
+    single-process path; lemmas built in memory have no file).  Returns the claim's
+    :class:`LemmaResult` as a dict."""
+    warm_imports()
+    settings = replace(settings, seed=task.seed, budget=task.budget)
+    try:
+        lemma = lemma or reload_lemma(task)
+    except LemmaFileError as exc:
+        check = CheckResult("claim", f"claim {task.claim + 1}", Verdict.ERROR, f"could not reload the lemma: {exc}",
+                            seed=task.seed)
+        return LemmaResult(task.lemma_id, task.lemma_id, {}, Verdict.ERROR, [check], task.budget.name,
+                           task.seed).to_dict()
+    return run_claim(lemma, task.claim, settings).to_dict()
+
+
+def _setup_worker(threads: int) -> None:
+    """Run in each Dask worker process before its tasks."""
+    # the worker's own threads (heartbeats, the event loop) draw from the random module while a
+    # search runs; Hypothesis would warn of a strategy using it, but no strategy of proofcheck does
+    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies")
     warm_imports()
     import torch
-    # one process per core already: more torch threads per worker would oversubscribe the cores
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+    # one worker per core already: more torch threads per worker would oversubscribe the cores
+    torch.set_num_threads(threads)
 
 
-def _worker_task(task: tuple[str, str, int, int, Session]) -> tuple[int, int, dict]:
-    """Run in a worker process: reload the lemma file (lemma objects hold user
-    code and do not pickle) and run one claim."""
-    source, lemma_id, lemma_no, index, settings = task
+def _client(jobs: int, scheduler: str | None):
+    """A Dask client: on ``scheduler`` if given (a :class:`SchedulerError` within
+    :data:`CONNECT_TIMEOUT_S` if it does not answer), else on a new LocalCluster of
+    ``jobs`` processes with one thread each.  Returns (client, cluster or None)."""
+    from distributed import Client, LocalCluster
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {reason}") from None
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit=0, silence_logs=logging.ERROR)
     try:
-        lemma = load_lemma_file(source)
-        if lemma.id != lemma_id:
-            raise LemmaFileError(f"{source}: now defines {lemma.id}, not {lemma_id}")
-        result = run_claim(lemma, index, settings)
-    except LemmaFileError as exc:
-        check = CheckResult("claim", f"claim {index + 1}", Verdict.ERROR, f"could not reload the lemma: {exc}",
-                            seed=settings.seed)
-        result = LemmaResult(lemma_id, lemma_id, {}, Verdict.ERROR, [check], settings.budget.name, settings.seed)
-    return lemma_no, index, result.to_dict()
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
 
 
-def run_lemmas(lemmas: list[Lemma], settings: Session, jobs: int, on_done, on_check) -> list[LemmaResult]:
-    """Run every claim of every lemma (in ``jobs`` processes when > 1); call
-    ``on_check()`` after each claim and ``on_done(result)`` when a lemma's last
-    claim is in.  Results come back in the order of ``lemmas``."""
+def execute(tasks: list[Task], settings: Session, on_result: Callable[[int, dict], None], jobs: int = 1,
+            scheduler: str | None = None, lemmas: dict[int, Lemma] | None = None, work=run_task) -> int:
+    """Run ``tasks``: in this process when ``jobs`` is 1 and no ``scheduler`` is
+    given, else on Dask.  ``on_result(n, data)`` gets each task's index and
+    ``work(task, settings, lemma)`` result (default :func:`run_task`) as it finishes,
+    in any order; ``lemmas`` maps task indices to lemmas already loaded, for the
+    in-process path.  Returns the number of Dask workers used (0: this process)."""
+    if not tasks:
+        return 0
+    if jobs == 1 and scheduler is None:
+        for n, task in enumerate(tasks):
+            on_result(n, work(task, settings, (lemmas or {}).get(n)))
+        return 0
+    from distributed import as_completed
+    client, cluster = _client(min(jobs, len(tasks)), scheduler)
+    try:
+        workers = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else min(jobs, len(tasks))
+        client.run(_setup_worker, max(1, (os.cpu_count() or 1) // max(workers, 1)))
+        futures = client.map(work, tasks, settings=settings, pure=False)
+        index = {f.key: n for n, f in enumerate(futures)}
+        for future in as_completed(futures):
+            on_result(index[future.key], future.result())
+        return workers
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_lemmas(lemmas: list[Lemma], settings: Session, jobs: int, on_done, on_check,
+               scheduler: str | None = None) -> list[LemmaResult]:
+    """Run every claim of every lemma, each as one :class:`Task`
+    through :func:`execute` (this process when ``jobs`` is 1,
+    else Dask workers that reload the lemma files: one path, so the results do not
+    depend on ``jobs``); call ``on_check()`` after each claim and ``on_done(result)``
+    when a lemma's last claim is in.  Results come back in the order of ``lemmas``."""
+    tasks = [(n, i) for n, lem in enumerate(lemmas) for i in range(len(lem.claims))]
     parts: dict[int, dict[int, LemmaResult]] = {n: {} for n in range(len(lemmas))}
     results: dict[int, LemmaResult] = {}
 
-    def collect(n: int, index: int, result: LemmaResult):
-        parts[n][index] = result
+    def collect(t: int, data: dict):
+        n, index = tasks[t]
+        parts[n][index] = LemmaResult.from_dict(data)
         on_check()
         if len(parts[n]) == len(lemmas[n].claims):
             results[n] = merge_claims([parts[n][i] for i in range(len(lemmas[n].claims))])
             on_done(results[n])
 
-    tasks = [(n, i) for n, lem in enumerate(lemmas) for i in range(len(lem.claims))]
-    if jobs == 1 or not tasks:
-        warm_imports()
-        for n, i in tasks:
-            collect(n, i, run_claim(lemmas[n], i, settings))
-    else:
-        # spawn, not fork: the parent may hold torch/OpenMP threads that a fork would copy half-locked
-        jobs = min(jobs, len(tasks)) or 1
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(jobs,))
-        try:
-            work = [(str(lemmas[n].source), lemmas[n].id, n, i, settings) for n, i in tasks]
-            for n, i, data in pool.imap_unordered(_worker_task, work):
-                collect(n, i, LemmaResult.from_dict(data))
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+    work = [Task(str(lemmas[n].source), lemmas[n].id, i, settings.seed, settings.budget) for n, i in tasks]
+    execute(work, settings, collect, jobs, scheduler, lemmas={t: lemmas[n] for t, (n, _) in enumerate(tasks)})
     return [results[n] for n in range(len(lemmas))]
 
 
@@ -153,13 +236,50 @@ def _is_alarm(exc: BaseException) -> bool:
 
 
 @contextmanager
+def _alarm_in_thread(seconds: float):
+    """Raise :class:`_Alarm` in this (non-main) thread after ``seconds``: a Dask worker
+    runs its tasks in a thread, where no signal handler can run.  The alarm arrives at
+    the thread's next Python bytecode, so a long call into C finishes first."""
+    ident, lock, state = threading.get_ident(), threading.Lock(), {"done": False}
+
+    def fire():
+        with lock:
+            if not state["done"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Alarm))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["done"] = True
+            timer.cancel()
+            # an alarm set but not yet delivered must not strike the code after the limit
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+
+
+@contextmanager
 def time_limit(seconds: float | None, what: str):
-    """Raise :class:`CheckTimeout` after ``seconds`` (main thread, POSIX only;
-    elsewhere the limit is not enforced and the context says so by doing nothing)."""
-    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+    """Raise :class:`CheckTimeout` after ``seconds``: by SIGALRM in the main thread
+    (POSIX), by an asynchronous exception in any other thread (Dask workers)."""
+    if not seconds:
         yield
         return
+    main = threading.current_thread() is threading.main_thread()
+    limit = _sigalrm(seconds) if main and hasattr(signal, "SIGALRM") else _alarm_in_thread(seconds)
+    try:
+        with limit:
+            yield
+    except BaseException as exc:
+        if _is_alarm(exc):
+            raise CheckTimeout(f"{what} ran past its time limit of {seconds:g} s") from None
+        raise
 
+
+@contextmanager
+def _sigalrm(seconds: float):
     def on_alarm(signum, frame):
         raise _Alarm()
 
@@ -167,10 +287,6 @@ def time_limit(seconds: float | None, what: str):
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
-    except BaseException as exc:
-        if _is_alarm(exc):
-            raise CheckTimeout(f"{what} ran past its time limit of {seconds:g} s") from None
-        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -205,5 +321,3 @@ def run_lemma(lemma: Lemma, ctx: CheckContext, versions: dict | None = None) -> 
                        assumptions=[a.to_dict() for a in lemma.assumptions], source=lemma.source,
                        versions=versions or {}, timing_s=time.perf_counter() - start,
                        expected={"verdict": lemma.expect, "reason": lemma.expect_reason} if lemma.expect else None)
-
-
