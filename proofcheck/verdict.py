@@ -3,8 +3,8 @@
 A lemma's checks each give a :class:`CheckResult`; :class:`LemmaResult`
 collects them.  Verdicts (strongest evidence first):
 
-- ``PROVED``: SymPy proved the identity/inequality exactly (on the stated
-  symbolic instances);
+- ``PROVED``: SymPy proved the identity/inequality exactly, within the scope
+  its checks' ``evidence["scope"]`` states (:func:`scope_line` words it);
 - ``VERIFIED``: numeric agreement within stated tolerances, with sample counts;
 - ``REFUTED``: a counterexample, replayable;
 - ``INCONCLUSIVE``: the check could not decide (reason given) - never a pass;
@@ -17,7 +17,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: 2: LemmaResult.statement_mathml (the statement typeset for the HTML page); reports of
+#: version 1 still load, their pages showing the statement as text
+SCHEMA_VERSION = 2
 
 
 class Verdict(str, enum.Enum):
@@ -111,6 +113,8 @@ class LemmaResult:
     budget: str
     seed: int
     statement: str = ""
+    #: one presentation-MathML block per statement expression (schema 2; empty in version 1 reports)
+    statement_mathml: list[str] = field(default_factory=list)
     assumptions: list[dict] = field(default_factory=list)
     source: str = ""
     versions: dict = field(default_factory=dict)
@@ -152,3 +156,108 @@ class LemmaResult:
     def worst_margin(self) -> float | None:
         margins = [c.margin for c in self.checks if c.margin is not None]
         return min(margins) if margins else None
+
+
+# -- what a verdict covers (docs/lemma-format.md#scope) ----------------------------------
+
+def _claims(result: LemmaResult) -> list[list[CheckResult]]:
+    """The verdict-affecting checks grouped by claim: a check is named '<claim label> [<leg>]'."""
+    groups: dict[str, list[CheckResult]] = {}
+    for c in result.checks:
+        if c.affects_verdict:
+            groups.setdefault(c.name.rsplit(" [", 1)[0], []).append(c)
+    return list(groups.values())
+
+
+def _scope(c: CheckResult) -> dict | None:
+    s = c.evidence.get("scope") if isinstance(c.evidence, dict) else None
+    return s if isinstance(s, dict) and s.get("key_sets") else None
+
+
+def _reach(s: dict) -> tuple:
+    """How far a proof reaches, to pick the widest per key set (never to merge two)."""
+    areas = s.get("areas")
+    return (areas == "all", s.get("area_sizes") == "all", s.get("masks") == "all",
+            s.get("z") in ("free", "free symbols"), areas if isinstance(areas, int) else 0)
+
+
+def _max_n(areas) -> int | None:
+    """The largest N a sampled scope reached: an int, or the end of a range such as '1..8'."""
+    if isinstance(areas, int):
+        return areas
+    tail = str(areas).split("..")[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _key_sets(ks) -> str:
+    ks = sorted(ks)
+    return f"key set {ks[0]}" if len(ks) == 1 else f"key sets {', '.join(ks[:-1])} and {ks[-1]}"
+
+
+def _proof_words(s: dict) -> str:
+    counts = s.get("area_counts")
+    if s.get("areas") == "all":
+        where = "every number of areas"
+    elif counts and counts != list(range(1, max(counts) + 1)):
+        where = f"N in {{{', '.join(map(str, counts))}}}"
+    elif isinstance(s.get("areas"), int):
+        where = f"N <= {s['areas']}"
+    else:
+        where = f"N in {s.get('areas')}"
+    if s.get("instance"):
+        where += f" on {s['instance']}"
+    sizes, masks = s.get("area_sizes"), s.get("masks")
+    if sizes == "all" and masks == "all":
+        what = "all area sizes and masks"
+    else:
+        what = (f"area sizes {', '.join(map(str, sizes))}" if isinstance(sizes, list) else f"area sizes {sizes}") + \
+            (", every mask" if masks == "all" else f", masks {masks}")
+    z = s.get("z")
+    free = z in (None, "free", "free symbols")
+    return f"{where}, {what}" + ("" if free else ", z > 0" if z == "positive" else f", z in {z}")
+
+
+def _claim_line(checks: list[CheckResult]) -> tuple[tuple, str]:
+    """(rank, words) of one claim: per key set its widest proof; the rank is that of the weakest key set."""
+    proofs = [(s, c) for c in checks if c.verdict is Verdict.PROVED for s in [_scope(c)] if s]
+    samples = [s for c in checks if c.verdict is Verdict.VERIFIED for s in [_scope(c)]
+               if s and isinstance(s.get("cases"), int) and _max_n(s.get("areas")) is not None]
+    key_sets = {k for s, _ in proofs for k in s["key_sets"]} | {k for s in samples for k in s["key_sets"]}
+    best: dict[str, dict] = {}
+    for s, _ in proofs:
+        for k in s["key_sets"]:
+            if k not in best or _reach(s) > _reach(best[k]):
+                best[k] = s
+    ranks = [_reach(best[k]) if k in best else (False,) * 4 + (-1,) for k in key_sets] or [(False,) * 4 + (-2,)]
+    by_words: dict[str, set] = {}
+    for k, s in best.items():
+        by_words.setdefault(_proof_words(s), set()).add(k)
+    parts = [f"PROVED for {w}, {_key_sets(ks)}" for w, ks in by_words.items()]
+    unproved = key_sets - set(best)
+    if unproved and parts:
+        parts.append(f"not proved in {_key_sets(unproved)}")
+    if not parts and any(c.verdict is Verdict.PROVED for c in checks):
+        parts.append("PROVED (scope not stated)")
+    if samples and (min(ranks)[:4] != (True,) * 4 or unproved or not parts):
+        cases = sum(s["cases"] for s in samples)
+        keys = {k for s in samples for k in s["key_sets"]}
+        parts.append(f"VERIFIED by sampling for N <= {max(_max_n(s['areas']) for s in samples)} "
+                     f"({_key_sets(keys)}, {cases} cases)")
+    return min(ranks), "; ".join(parts) or "VERIFIED (scope not stated)"
+
+
+def scope_line(result: LemmaResult) -> str | None:
+    """What a PROVED or VERIFIED verdict covers, in words, from the ``evidence["scope"]``
+    of its checks (docs/lemma-format.md#scope): per claim and key set as far as its widest
+    proof reaches, with the sampling where no proof covers everything.  It never claims
+    more than the weakest part: a key set or claim without a proof is said to be without
+    one, and with several claims that differ each is named, weakest first.  None for
+    other verdicts (their summaries say why)."""
+    if result.verdict not in (Verdict.PROVED, Verdict.VERIFIED):
+        return None
+    lines = [(rank, n, words) for n, checks in enumerate(_claims(result), 1) for rank, words in [_claim_line(checks)]]
+    if not lines:
+        return None
+    if len({w for _, _, w in lines}) == 1:
+        return lines[0][2]
+    return "; ".join(f"claim {n}: {w}" for _, n, w in sorted(lines))

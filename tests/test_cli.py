@@ -256,3 +256,110 @@ def test_report_rebuilds_pages_and_names_an_unreadable_json(tmp_path, user, caps
     assert main(["report", "--report-dir", str(reports)]) == 2
     assert_one_error_line(capsys.readouterr().err, "OLD-1.json", "truncated")
     assert (reports / "USER-G5.html").exists()
+
+
+# -- output a person reads, and bad input extended (issue 12) ------------------------------
+
+def test_verify_table_fits_100_columns_with_one_line_per_lemma_off_a_terminal(tmp_path, user):
+    write_lemma(user, "long.py", lemma_id="USER-G5-LONG-TITLE", title="a title far too long for one line " * 6)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "proofcheck", "verify", "--lemmas", "user", "--no-builtin"],
+                          cwd=tmp_path, env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    head = next(n for n, line in enumerate(lines) if line.startswith("lemma "))
+    table = lines[head:head + 4]                                  # header, rule, one line per lemma
+    assert [line.split()[0] for line in table[2:]] == ["USER-G5", "USER-G5-LONG-TITLE"]
+    assert not any("far too long" in line for line in lines[head + 4:])  # the title did not wrap onto a next line
+    progress = [line for line in lines if line.startswith("VERIFIED ")]
+    assert len(progress) == 2
+    for line in table + progress:
+        assert len(line) <= 100, f"{len(line)} columns: {line!r}"
+    assert table[3].endswith("…") and "a title far too long" in table[3]
+
+
+def test_lemma_files_that_raise_or_hang_at_import_are_one_line_each(tmp_path, user):
+    (user / "raises.py").write_text("raise RuntimeError('planted failure at import')\n")
+    (user / "hangs.py").write_text("import time\ntime.sleep(60)\n")
+    t0 = time.perf_counter()
+    done = run_cli(["verify", "--lemmas", "user", "--no-builtin", "--timeout", "2"], tmp_path)
+    assert time.perf_counter() - t0 < 45
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = error_lines(done.stderr)
+    assert len(lines) == 2 and "Traceback" not in done.stderr
+    assert any("raises.py" in x and "RuntimeError: planted failure at import" in x for x in lines)
+    assert any("hangs.py" in x and "its import ran past its time limit of 2 s" in x for x in lines)
+    assert report.load_result(tmp_path / "reports" / "USER-G5.json").verdict.value == "VERIFIED"
+
+
+NAN_LEMMA = '''
+import sympy as sp
+from proofcheck.api import A, Lemma, PointwiseInequality, Provenance, a
+
+NAN = sp.log(A[a] - 2)  # an area mass is at most 1: the log of a negative number, NaN in float64
+LEMMA = Lemma(id="USER-NAN", title="a statement that evaluates to NaN", provenance=Provenance("test", "D"),
+              statement=sp.Ge(NAN, 0), claims=[PointwiseInequality("log(A_a - 2) >= 0", NAN, ">=", 0)])
+'''
+
+
+def test_a_statement_that_evaluates_to_nan_is_never_verified(tmp_path, user, capsys):
+    (user / "nan.py").write_text(NAN_LEMMA)
+    assert main(["verify", "--lemmas", str(user), "--no-builtin", "--report-dir", str(tmp_path / "r")]) == 1
+    saved = report.load_result(tmp_path / "r" / "USER-NAN.json")
+    deciding = [c for c in saved.checks if c.affects_verdict]
+    assert saved.verdict.value == "REFUTED" and all(c.verdict.value != "VERIFIED" for c in deciding)
+    assert any(c.verdict.value == "REFUTED" and "margin nan" in c.summary for c in deciding)
+    assert "REFUTED" in capsys.readouterr().out
+    assert report.load_result(tmp_path / "r" / "USER-G5.json").verdict.value == "VERIFIED"
+
+
+READONLY_LEMMA = '''
+import os
+import sympy as sp
+from proofcheck.api import CheckResult, Claim, Lemma, Provenance, Verdict
+
+class MakeReportsReadOnly(Claim):
+    kind = "numeric"
+    label = "makes its report folder read-only, then passes"
+
+    def check(self, lemma, ctx):
+        os.chmod(ctx.plot_dir.parents[1], 0o500)  # plots/ID/ sits in the report folder
+        return [CheckResult(self.kind, self.label, Verdict.VERIFIED, "done")]
+
+LEMMA = Lemma(id="{ID}", title="read-only", provenance=Provenance("test", "D"), statement=sp.Integer(0),
+              claims=[MakeReportsReadOnly()])
+'''
+
+
+def test_a_report_folder_that_becomes_read_only_mid_run(tmp_path, user, capsys, monkeypatch):
+    import errno
+    import stat
+    import tempfile as real_tempfile
+
+    from proofcheck import io
+
+    class Tempfile:
+        """The permission bits as the OS applies them to a user who is not root (CI runs as root)."""
+
+        @staticmethod
+        def mkstemp(*args, dir=None, **kw):
+            if dir is not None and not stat.S_IMODE(os.stat(dir).st_mode) & stat.S_IWUSR:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real_tempfile.mkstemp(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(io, "tempfile", Tempfile)
+    (user / "m_readonly.py").write_text(READONLY_LEMMA.replace("{ID}", "USER-RO"))
+    write_lemma(user, "z_after.py", lemma_id="USER-G5-AFTER")
+    reports = tmp_path / "r"
+    try:
+        assert main(["verify", "--lemmas", str(user), "--no-builtin", "--report-dir", str(reports)]) == 2
+    finally:
+        reports.chmod(0o700)
+    captured = capsys.readouterr()
+    assert_one_error_line(captured.err, f"report folder {reports} became unwritable", "Permission denied")
+    assert "USER-G5-AFTER" in captured.out and "USER-RO" in captured.out     # the later lemmas still ran
+    assert report.load_result(reports / "USER-G5.json").verdict.value == "VERIFIED"
+    assert "</html>" in (reports / "USER-G5.html").read_text() and "USER-G5" in (reports / "index.html").read_text()
+    assert not (reports / "USER-RO.json").exists() and not (reports / "USER-G5-AFTER.json").exists()
+    assert not list(reports.glob(".*.tmp"))

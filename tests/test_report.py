@@ -143,3 +143,112 @@ def test_unwritable_report_folder_fails_early(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ReportError, match="not writable"):
         report.ensure_writable(blocker / "reports")
+
+
+# -- the mathematics, linked and typeset (issue 12) ---------------------------------------
+
+def test_every_builtin_lemma_has_a_section_in_the_mathematics_document():
+    from proofcheck.engine.discovery import discover
+    from proofcheck.surface.mathdoc import MATHEMATICS, math_sections
+    lemmas, errors = discover()
+    assert lemmas and not errors
+    sections = math_sections(MATHEMATICS)
+    missing = [lem.id for lem in lemmas if lem.id not in sections]
+    assert not missing, f"no heading in docs/mathematics.md for {missing}"
+
+
+def test_the_section_check_fails_on_a_document_without_the_lemma(tmp_path):
+    from proofcheck.surface.mathdoc import math_sections
+    doc = tmp_path / "mathematics.md"
+    doc.write_text("# Title\n\n### LEM-G4\ntext mentioning LEM-G5 but no heading\n## 2.1 Data, masks\n")
+    assert math_sections(doc) == {"Title": "title", "LEM-G4": "lem-g4", "2.1 Data, masks": "21-data-masks"}
+
+
+def test_lemma_page_links_its_section_of_the_installed_document(tmp_path):
+    from proofcheck.surface.mathdoc import MATHEMATICS
+    assert MATHEMATICS.is_absolute() and MATHEMATICS.is_file()
+    r = result("THM-MAIN-v1-SCALING")
+    page = report.lemma_html(r, tmp_path)
+    assert f'href="{MATHEMATICS.as_uri()}#thm-main-v1-scaling"' in page
+    assert "mathematics.md &sect; THM-MAIN-v1-SCALING" in page
+    # a user lemma without a section of its own links the SPEC item its provenance names
+    assert f'href="{MATHEMATICS.as_uri()}#lem-g5"' in report.lemma_html(result("USER-9"), tmp_path)
+    bare = result("USER-9")
+    bare.provenance = {"tag": "R", "item": "a user's own claim"}
+    assert "(no section for this lemma)" in report.lemma_html(bare, tmp_path)
+    assert f'href="{MATHEMATICS.as_uri()}"' in report.index_html([r])
+
+
+def test_statement_and_counterexample_are_typeset_as_mathml_and_text_stays_in_json(tmp_path):
+    import sympy as sp
+    from proofcheck.surface.mathml import statement_mathml
+    x = sp.Symbol("x")
+    r = result(cex={"p": 2, "Phi": [[0.5, -1.25e-9], [3.0, 4.0]], "instance": {"name": "fixture-6", "P": 6},
+                    "command": "proofcheck verify USER-1"})
+    r.statement_mathml = statement_mathml([sp.Lt(x ** 2, 1), sp.Eq(sp.Symbol("-dL/dPhi_{p->v_{k,a}}"), x)])
+    report.write_lemma_report(r, tmp_path)
+    page = (tmp_path / "USER-1.html").read_text()
+    assert page.count('<math display="block">') == 2
+    assert "<mo>&lt;</mo>" in page and "<mo><</mo>" not in page     # SymPy writes '<' raw; the page escapes it
+    assert "<msub><mi>\u2212dL/dΦ</mi>" in page and "<mi>p→v</mi>" in page
+    assert '<math display="inline"><mn>2</mn></math>' in page and "<mtable>" in page
+    assert "<code>instance.name</code>" in page and "<code>fixture-6</code>" in page
+    assert "<msup><mn>10</mn><mn>-9</mn></msup>" in page            # 6 digits typeset, exact value in the JSON
+    assert json.loads((tmp_path / "USER-1.json").read_text())["checks"][0]["counterexample"]["Phi"][0][1] == -1.25e-9
+    assert report.load_result(tmp_path / "USER-1.json").statement == "x = y"
+
+
+def test_a_version_1_report_still_loads_and_shows_its_statement_as_text(tmp_path):
+    data = result().to_dict()
+    data["schema_version"] = 1
+    del data["statement_mathml"]
+    (tmp_path / "USER-1.json").write_text(json.dumps(data))
+    old = report.load_result(tmp_path / "USER-1.json")
+    assert old.statement_mathml == []
+    page = report.lemma_html(old, tmp_path)
+    assert "<math" not in page and "<pre><code>x = y</code></pre>" in page
+
+
+def test_scope_line_is_shown_beside_the_verdict_where_verdict_has_it(tmp_path, monkeypatch):
+    from proofcheck import verdict
+    monkeypatch.setattr(verdict, "scope_line", lambda r: f"{r.verdict.value} for every number of areas",
+                        raising=False)
+    # beside the badge, without repeating the verdict word the badge shows
+    assert '<span class="scope">for every number of areas</span>' in report.lemma_html(result(), tmp_path)
+    assert '<br><span class="scope">for every number of areas</span>' in report.index_html([result()])
+
+
+def test_every_builtin_statement_is_well_formed_mathml_and_the_check_sees_sympys_raw_output():
+    from xml.dom.minidom import parseString
+    from xml.parsers.expat import ExpatError
+
+    import sympy as sp
+    from sympy.printing.mathml import mathml
+
+    from proofcheck.engine.discovery import discover
+    from proofcheck.surface.mathml import statement_mathml
+    lemmas, _ = discover()
+    for lem in lemmas:
+        for block in statement_mathml(lem.statement):
+            assert parseString(block).documentElement.tagName == "math", lem.id
+    with pytest.raises(ExpatError):  # what SymPy itself writes for x < 1
+        parseString(f"<math>{mathml(sp.Symbol('x') < 1, printer='presentation')}</math>")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("phi_(p->v_(k,1))", "<msub><mi>φ</mi><msub><mi>p→v</mi><mi>k,1</mi></msub></msub>"),
+    ("A_a", "<msub><mi>A</mi><mi>a</mi></msub>"),
+    ("Pr[A >= 1 - epsilon]", "<mi>Pr[A ≥ 1 - ε]</mi>"),          # inside brackets: words only, no scripts
+])
+def test_descriptive_symbol_names_are_read_as_base_and_subscript(name, expected):
+    import sympy as sp
+    from proofcheck.surface.mathml import to_mathml
+    assert to_mathml(sp.Symbol(name)) == f'<math display="block">{expected}</math>'
+
+
+def test_counterexample_values_typeset_only_finite_numbers_vectors_and_matrices():
+    from proofcheck.surface.mathml import value_mathml
+    assert value_mathml(3) == '<math display="inline"><mn>3</mn></math>'
+    assert "<mtable>" in value_mathml([1.0, 2.0]) and value_mathml([[1.0], [2.0]]).count("<mtr>") == 2
+    for not_math in ("nan", float("nan"), float("inf"), True, None, [], [{"p": 1}], [[1.0], [2.0, 3.0]]):
+        assert value_mathml(not_math) is None, not_math

@@ -54,7 +54,9 @@ def plot_attention_maps(traj: Trajectory, path: str | Path, tag: str, marks: dic
     """One row per cluster, one column per marked logged step (label -> index)."""
     inst = traj.instance
     maps = {label: mean_attention_maps(traj, i) for label, i in marks.items()}
-    fig, axes = plt.subplots(inst.K, len(marks), figsize=(3.2 * len(marks), 3.0 * inst.K), squeeze=False)
+    # constrained layout keeps each colour bar beside its own map and off the titles and labels
+    fig, axes = plt.subplots(inst.K, len(marks), figsize=(3.6 * len(marks), 3.2 * inst.K), squeeze=False,
+                             constrained_layout=True)
     for col, (label, i) in enumerate(marks.items()):
         for k in range(inst.K):
             ax = axes[k, col]
@@ -62,7 +64,7 @@ def plot_attention_maps(traj: Trajectory, path: str | Path, tag: str, marks: dic
             ax.set_title(f"cluster {k + 1}, {label} (step {int(traj.step[i])})", fontsize=8)
             ax.set_xlabel("key position q", fontsize=8)
             ax.set_ylabel("query position p", fontsize=8)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            fig.colorbar(im, ax=ax, label="attention")
     fig.suptitle(f"[{tag}] E[attn_(p->q) | k, p masked] on {inst.name}", fontsize=10)
     return _save(fig, Path(path))
 
@@ -78,11 +80,15 @@ def _target_mask(traj: Trajectory) -> np.ndarray:
 def plot_fp_trajectories(traj: Trajectory, path: str | Path, tag: str) -> str:
     """Target FP correlations (left) and non-target ones (right) for every p."""
     target = _target_mask(traj)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     T = traj.step
-    left.plot(T, traj.phi[:, target], lw=0.8)
+    # one colour per query position p (the lines of one p: its features in every cluster), one legend entry each
+    colours = plt.cm.viridis(np.linspace(0.0, 0.9, traj.instance.P))
+    for p, colour in enumerate(colours):
+        left.plot(T, traj.phi[:, p, target[p]], lw=0.8, color=colour)[0].set_label(f"p = {p}")
+        right.plot(T, traj.phi[:, p, ~target[p]], lw=0.8, color=colour)
+    fig.legend(title="query position", loc="outside right center", fontsize=8)
     left.set_title("target FP correlations Phi_(p->v_(k,a_k(p)))", fontsize=9)
-    right.plot(T, traj.phi[:, ~target], lw=0.8)
     right.set_title("non-target FP correlations Phi_(p->v_(k,j)), j != a_k(p)", fontsize=9)
     for ax in (left, right):
         ax.set_xlabel("GD step t")
@@ -95,18 +101,20 @@ def plot_fp_trajectories(traj: Trajectory, path: str | Path, tag: str) -> str:
 def plot_mass_trajectories(traj: Trajectory, path: str | Path, tag: str) -> str:
     """Target mass E[A_{p,a_k(p)} | k, p in M], the largest non-target mass, and the loss."""
     target = _target_mask(traj)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     T = traj.step
-    left.plot(T, traj.mass[:, target], lw=0.8, color="tab:blue", alpha=0.6)
+    lines = left.plot(T, traj.mass[:, target], lw=0.8, color="tab:blue", alpha=0.6)
+    lines[0].set_label("target A_(p,a_k(p)), one line per (p, k)")
     left.plot(T, np.where(~target, traj.mass, -np.inf).max((1, 2)), lw=1.5, color="tab:red",
               label="largest non-target A_(p,j)")
     left.set_title("A_(p,a_k(p)) (blue) and non-target A_(p,j)", fontsize=9)
     left.set_xlabel("GD step t")
     left.set_ylabel("mean area mass")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, loc="center right")  # between the rising target and the falling non-target lines
     right.semilogy(T, traj.loss)
     right.set_title("loss L(Q_t) (DEF-LOSS-MAE)", fontsize=9)
     right.set_xlabel("GD step t")
+    right.set_ylabel("loss (log scale)")
     fig.suptitle(f"[{tag}] area masses and loss along GD on {traj.instance.name} (eta={traj.config.eta:g})",
                  fontsize=10)
     return _save(fig, Path(path))
@@ -132,5 +140,3 @@ def trajectory_plot(traj, path: str | os.PathLike) -> Path:
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
-
-

@@ -35,14 +35,16 @@ from rich.text import Text
 
 from proofcheck import __version__
 from proofcheck.surface import report
-from proofcheck.errors import ProofcheckError, UsageError
+from proofcheck.errors import ProofcheckError, ReportError, UsageError
 from proofcheck.context import BUDGETS, Budget
 from proofcheck.surface.junit import junit_xml
 from proofcheck.lang.lemma import TAGS, Lemma
 from proofcheck.engine.discovery import discover
 from proofcheck.verdict import LemmaResult, Verdict
-from proofcheck.engine.session import Session
-from proofcheck.surface.console import VERDICT_STYLE, consoles, error_line, print_problems, results_table, verdict_text
+from proofcheck.engine.session import Session, time_limit, warm_imports
+from proofcheck.surface.console import (consoles, error_line, print_problems, print_scopes, results_table,
+                                        verdict_line, verdict_text)
+from proofcheck.surface.mathml import statement_mathml
 
 EXIT_OK, EXIT_REFUTED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -150,7 +152,7 @@ def build_parser() -> ArgumentParser:
                    help="preset option, e.g. --set P=8 --set gamma=0.3 (repeatable)")
     p.add_argument("--steps", type=seed_int, default=500)
     p.add_argument("--eta", type=positive_float, default=1.0)
-    p.add_argument("--gradient", choices=["exact", "sampled"], default="exact")
+    p.add_argument("--gradient", choices=["exact", "sampled", "population"], default="exact")
     p.add_argument("--samples", type=positive_int, default=512)
     p.add_argument("--init", choices=["zero", "random"], default="zero")
     p.add_argument("--parametrisation", choices=["coords", "full"], default="coords")
@@ -159,38 +161,25 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="trajectory file (default: reports/trajectories/PRESET-seedN.npz)")
+    p.add_argument("--flow", action="store_true", help="integrate the gradient flow (BDF) instead of running GD")
+    p.add_argument("--time", type=positive_float, default=None, metavar="T",
+                   help="flow time T = eta * steps (with --flow)")
 
     p = sub.add_parser("report", help="rebuild the HTML reports from saved JSON, without rerunning checks")
     report_dir(p)
     p.add_argument("--trajectory", type=Path, action="append", default=[], metavar="FILE",
                    help="also summarise and plot a saved trajectory (repeatable)")
+
+    from proofcheck.surface import sweep_cli
+    p = sub.add_parser("sweep", help="run a sweep (lemma x seed x instance, or planted mutants) on Dask; "
+                       "results under REPORT_DIR/sweeps/NAME/, a rerun skips what is stored")
+    sweep_cli.add_arguments(p, positive_int, positive_float)
+    lemma_sources(p)
+    report_dir(p)
     return parser
 
 
-# -- output -------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
 # -- verify -------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def select_lemmas(lemmas: list[Lemma], ids: list[str]) -> tuple[list[Lemma], list[str]]:
@@ -203,8 +192,11 @@ def select_lemmas(lemmas: list[Lemma], ids: list[str]) -> tuple[list[Lemma], lis
 
 
 def load_lemmas(args) -> tuple[list[Lemma], list[str]]:
-    """The lemmas of ``--lemmas``/``--no-builtin``; each file that does not load is one error line."""
-    lemmas, errors = discover(args.lemmas, builtin=not args.no_builtin)
+    """The lemmas of ``--lemmas``/``--no-builtin``; each file that does not load is one error line.  With
+    ``--timeout`` each file's import gets the time limit too."""
+    timeout = getattr(args, "timeout", None)
+    limit = (lambda what: time_limit(timeout, what)) if timeout else None
+    lemmas, errors = discover(args.lemmas, builtin=not args.no_builtin, limit=limit)
     for e in errors:
         error_line(str(e))
     return lemmas, [str(e) for e in errors]
@@ -216,16 +208,13 @@ def exit_code(results: list[LemmaResult], input_errors: list[str]) -> int:
     return EXIT_INPUT if input_errors else EXIT_OK
 
 
-
-
-
-
 def cmd_verify(args) -> int:
     from proofcheck.setting.trainer import resolve_device  # torch loads only for the commands that need it
 
     out, err = consoles(quiet=args.json)
     resolve_device(args.device)
     report_dir = report.ensure_writable(args.report_dir)
+    warm_imports()  # before the imports of lemma files get --timeout: a cut library import would stay broken
     lemmas, input_errors = load_lemmas(args)
     lemmas, unknown = select_lemmas(lemmas, args.ids)
     for line in unknown:
@@ -241,13 +230,26 @@ def cmd_verify(args) -> int:
                         MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
                         disable=not show_progress)
 
+    lemma_of = {lem.id: lem for lem in lemmas}
+    unwritable: list[str] = []
+
+    def write_reports(result: LemmaResult | None = None):
+        """The lemma's reports and the index.  A folder that becomes unwritable mid-run is one line, the
+        reports written before stay complete (atomic writes) and the other lemmas still run."""
+        try:
+            if result is not None:
+                report.write_lemma_report(result, report_dir)
+            report.write_index(report_dir)
+        except ReportError as exc:
+            if not unwritable:
+                error_line(f"report folder {report_dir} became unwritable; later reports are not saved: {exc}")
+            unwritable.append(str(exc))
+
     def on_done(result: LemmaResult):
-        report.write_lemma_report(result, report_dir)
-        report.write_index(report_dir)
+        result.statement_mathml = statement_mathml(lemma_of[result.lemma_id].statement)
+        write_reports(result)
         done.append(result)
-        out.print(Text.assemble((f"{result.verdict.value:<12}", VERDICT_STYLE[result.verdict]),
-                                f" {result.lemma_id} [{result.provenance.get('tag', '?')}] {result.title} "
-                                f"({result.timing_s:.2f} s)"), soft_wrap=True)
+        out.print(verdict_line(result), no_wrap=True, overflow="ellipsis")
 
     # with --json, stdout carries only the JSON: what checks print (e.g. Hypothesis's notes) goes to stderr
     quiet_checks = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
@@ -256,11 +258,12 @@ def cmd_verify(args) -> int:
             task = progress.add_task(f"verify ({args.budget}, seed {args.seed})", total=n_checks)
             results = session.run(lemmas, args.jobs, on_done, lambda: progress.advance(task))
     except KeyboardInterrupt:
-        report.write_index(report_dir)
+        write_reports()
         print(f"proofcheck: interrupted: {len(done)} of {len(lemmas)} lemma reports complete in {report_dir}; "
               "rerun to finish", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    report.write_index(report_dir)
+    write_reports()
+    input_errors += unwritable[:1]
     if args.junit:
         from proofcheck.io import atomic_write_text
         atomic_write_text(args.junit, junit_xml(results))
@@ -273,6 +276,7 @@ def cmd_verify(args) -> int:
     if results:
         out.print()
         out.print(results_table(results, out))
+        print_scopes(results, out)
         print_problems(results, out)
     counts = ", ".join(f"{sum(r.verdict is v for r in results)} {v.value}" for v in Verdict
                        if any(r.verdict is v for r in results))
@@ -347,16 +351,23 @@ def cmd_train(args) -> int:
     from proofcheck.setting.trainer import TrainConfig, train
 
     out, err = consoles()
+    if (args.flow or args.time is not None) and not (args.flow and args.time is not None):
+        raise UsageError("--flow and --time T go together: the flow is integrated up to time T")
     inst = preset(args.preset, **dict(args.options))
     cfg = TrainConfig(steps=args.steps, eta=args.eta, gradient=args.gradient, samples=args.samples, init=args.init,
                       parametrisation=args.parametrisation, log_every=args.log_every, seed=args.seed,
                       device=args.device)
     path = args.out or Path("reports") / "trajectories" / f"{args.preset}-seed{args.seed}.npz"
     out.print(Text(inst.describe()), soft_wrap=True)
-    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                  transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("train", total=cfg.steps)
-        traj = train(inst, cfg, progress=lambda step, total: progress.update(task, completed=step))
+    if args.flow or args.time is not None:
+        from proofcheck.setting.flow import flow
+        traj = flow(inst, cfg, args.time)
+        out.print(Text(f"gradient flow to t = {args.time}: {traj.meta['solver']}"), soft_wrap=True)
+    else:
+        with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("train", total=cfg.steps)
+            traj = train(inst, cfg, progress=lambda step, total: progress.update(task, completed=step))
     traj.save(path)
     summarise_trajectory(traj, out)
     out.print(Text(f"saved {path}"), soft_wrap=True)
@@ -391,7 +402,13 @@ def cmd_report(args) -> int:
     return EXIT_INPUT if problems else EXIT_OK
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "train": cmd_train, "report": cmd_report}
+def cmd_sweep(args) -> int:
+    from proofcheck.surface import sweep_cli
+    return sweep_cli.run(args, report.ensure_writable(args.report_dir), args)
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "train": cmd_train, "report": cmd_report,
+            "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

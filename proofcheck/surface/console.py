@@ -11,15 +11,18 @@ from rich.text import Text
 from proofcheck.surface import report
 from proofcheck.verdict import LemmaResult, Verdict
 
+#: width of the output off a terminal (CI logs, pipes): one table line per lemma fits it
+PIPE_WIDTH = 100
+
 
 VERDICT_STYLE = {Verdict.PROVED: "bold green", Verdict.VERIFIED: "green", Verdict.REFUTED: "bold red",
                  Verdict.INCONCLUSIVE: "yellow", Verdict.ERROR: "bold magenta"}
 
 
 def consoles(quiet: bool = False) -> tuple[Console, Console]:
-    """(stdout, stderr) consoles.  Off a terminal they print plain text, wide
-    enough that tables stay readable in CI logs."""
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    """(stdout, stderr) consoles.  Off a terminal they print plain text,
+    :data:`PIPE_WIDTH` columns wide unless ``COLUMNS`` says otherwise."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPE_WIDTH
     out = Console(highlight=False, width=width, quiet=quiet)
     err = Console(stderr=True, highlight=False, width=width)
     return out, err
@@ -38,19 +41,44 @@ def fmt_margin(m) -> str:
     return "-" if m is None else (m if isinstance(m, str) else f"{m:.3g}")
 
 
+def verdict_line(r: LemmaResult) -> Text:
+    """The line printed as a lemma finishes; the title comes last, so that a
+    narrow console cuts only the title."""
+    return Text.assemble((f"{r.verdict.value:<12}", VERDICT_STYLE[r.verdict]),
+                         f" {r.lemma_id} [{r.provenance.get('tag', '?')}] {r.timing_s:.2f} s  {r.title}")
+
+
+def print_scopes(results: list[LemmaResult], out: Console) -> None:
+    """Under the table: what each verdict covers, one wrapped paragraph per lemma."""
+    for r in results:
+        scope = report.scope_text(r)
+        if scope:
+            out.print(Text(f"{r.lemma_id}: {scope}"))
+
+
 def results_table(results: list[LemmaResult], console: Console) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, kw in [("lemma", {"no_wrap": True}), ("tag", {}), ("verdict", {"no_wrap": True}),
-                     ("checks", {"justify": "right"}), ("worst margin", {"justify": "right"}),
-                     ("time", {"justify": "right"}), ("title", {"overflow": "fold"})]:
-        table.add_column(name, **kw)
+    """One line per lemma, whatever the console width: every column but the
+    title keeps the width of its widest cell, the title is cut with an ellipsis
+    (the reports have it whole)."""
+    rows = []
     for r in results:
         verdict = verdict_text(r.verdict)
         if r.expected:
             verdict.append(" (known finding)" if r.as_expected else f" (expected {r.expected['verdict']})")
-        table.add_row(Text(r.lemma_id), Text(f"[{r.provenance.get('tag', '?')}]"), verdict,
-                      report.checks_passed(r), fmt_margin(report.verdict_margin(r)),
-                      f"{r.timing_s:.2f}s", Text(r.title))
+        rows.append([Text(r.lemma_id), Text(f"[{r.provenance.get('tag', '?')}]"), verdict,
+                     Text(report.checks_passed(r, probes=False)), Text(fmt_margin(report.verdict_margin(r))),
+                     Text(f"{r.timing_s:.2f}s"), Text(r.title)])
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # short headers and no probe count (the probes are listed under the table) leave the line to the title
+    names = ("lemma", "tag", "verdict", "checks", "margin", "time")
+    widths = [max([len(name)] + [row[n].cell_len for row in rows]) for n, name in enumerate(names)]
+    for n, (name, width) in enumerate(zip(names, widths)):
+        table.add_column(name, no_wrap=True, min_width=width, justify="right" if n >= 3 else "left")
+    # a column of SIMPLE_HEAD without edges takes its width plus 3 (padding either side and the rule)
+    table.add_column("title", no_wrap=True, overflow="ellipsis",
+                     max_width=max(5, console.width - sum(widths) - 3 * len(widths)))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -73,5 +101,3 @@ def print_problems(results: list[LemmaResult], out: Console) -> None:
                        style="dim"), soft_wrap=True)
     for r, c in probes:
         out.print(Text(f"  {r.lemma_id}: {c.verdict.value}: {c.summary}", style="dim"), soft_wrap=True)
-
-

@@ -45,5 +45,3 @@ def junit_xml(results: list[LemmaResult]) -> str:
                                    + f"\nreplay: {check_replay(r, c)}")
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
-
-

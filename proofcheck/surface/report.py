@@ -23,11 +23,18 @@ import platform
 import tempfile
 from pathlib import Path
 
+from proofcheck import verdict as verdict_module
+
 from proofcheck.errors import ReportError
 from proofcheck.io import atomic_write_text
 from proofcheck.lang.lemma import BUILTIN_DIR
 from proofcheck.context import ReportLayout
+from proofcheck.surface.mathdoc import math_link
+from proofcheck.surface.mathml import value_mathml
 from proofcheck.verdict import SCHEMA_VERSION, LemmaResult, Verdict
+
+#: the schema versions this proofcheck reads (version 1 lacks statement_mathml)
+READABLE_VERSIONS = (1, SCHEMA_VERSION)
 
 #: what each tag means for the reader of a verdict (SPEC §0)
 TAG_READING = {
@@ -38,9 +45,9 @@ TAG_READING = {
     "D": "derived by SPEC from the reconstructed model (not a statement recovered from the paper): "
          "a verdict here is about SPEC's derivation.",
 }
-#: fields that legitimately differ between two runs with the same seed
-#: wall-clock fields, the only ones allowed to differ between runs with the same seed
-TIMING_FIELDS = ("timing_s", "train_s")
+#: the only fields allowed to differ between two runs with the same seed: wall-clock times, and
+#: whether a result came from the cache (which depends on what ran before, e.g. under --jobs)
+TIMING_FIELDS = ("timing_s", "train_s", "prover_seconds", "cached")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -67,6 +74,8 @@ letter-spacing:.02em;white-space:nowrap}
 .banner-V{border-color:#0b4f9c}.banner-R{border-color:#9a5b00}.banner-D{border-color:#5a3d99}
 .muted{color:#5b6472;font-size:.88rem}.info{color:#5b6472;font-style:italic}
 .cex{border:2px solid #cf222e;border-radius:.3rem;padding:.2rem .9rem .6rem;margin:.6rem 0;background:#fff6f6}
+math{font-size:1.1em}math[display=block]{margin:.5rem 0;overflow-x:auto;font-size:1.3rem}.math-box{background:#f6f8fa;
+border:1px solid #d8dde6;padding:.2rem .9rem;overflow-x:auto}.scope{color:#1a4d2e;font-size:.88rem}
 figure{margin:.6rem 0}figure img{max-width:100%;border:1px solid #d8dde6}
 .missing{color:#cf222e}details summary{cursor:pointer;color:#1f5fbf}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
@@ -100,11 +109,12 @@ def verdict_margin(result: LemmaResult) -> float | None:
     return min(margins) if margins else None
 
 
-def checks_passed(result: LemmaResult) -> str:
-    """"passed/total" over the checks that decide the verdict, plus the probe count."""
+def checks_passed(result: LemmaResult, probes: bool = True) -> str:
+    """"passed/total" over the checks that decide the verdict, plus the probe count if ``probes``."""
     deciding = [c for c in result.checks if c.affects_verdict]
-    probes = len(result.checks) - len(deciding)
-    return f"{sum(c.verdict.passed for c in deciding)}/{len(deciding)}" + (f" +{probes} probe(s)" if probes else "")
+    n_probes = len(result.checks) - len(deciding)
+    return (f"{sum(c.verdict.passed for c in deciding)}/{len(deciding)}"
+            + (f" +{n_probes} probe(s)" if n_probes and probes else ""))
 
 
 def load_result(path: str | os.PathLike) -> LemmaResult:
@@ -117,9 +127,10 @@ def load_result(path: str | os.PathLike) -> LemmaResult:
         raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"report {path} is truncated or not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema_version") not in READABLE_VERSIONS:
         version = data.get("schema_version") if isinstance(data, dict) else None
-        raise ReportError(f"report {path} has schema version {version!r}; this proofcheck reads {SCHEMA_VERSION}")
+        raise ReportError(f"report {path} has schema version {version!r}; this proofcheck reads "
+                          f"{', '.join(map(str, READABLE_VERSIONS))}")
     try:
         return LemmaResult.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
@@ -166,6 +177,20 @@ def relative_plots(result: LemmaResult, report_dir: str | os.PathLike) -> None:
 
 
 # -- HTML -------------------------------------------------------------------------
+
+def scope_text(result: LemmaResult) -> str | None:
+    """The verdict's scope in words (``proofcheck.verdict.scope_line``, where this version has it)."""
+    scope_line = getattr(verdict_module, "scope_line", None)
+    return scope_line(result) if scope_line else None
+
+
+def scope_html(result: LemmaResult, before: str = " ") -> str:
+    """The scope beside the verdict's badge, less the verdict word the badge shows."""
+    line = scope_text(result)
+    if not line:
+        return ""
+    return f'{before}<span class="scope">{_e(line.removeprefix(result.verdict.value).strip())}</span>'
+
 
 def _e(x) -> str:
     return html.escape(str(x), quote=True)
@@ -221,6 +246,39 @@ def _json_block(data) -> str:
     return _pre(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _statement(r: LemmaResult) -> str:
+    """The statement typeset (schema 2), with its plain text to copy; a version 1
+    report has only the text."""
+    text = _pre(r.statement or "(no statement)")
+    if not r.statement_mathml:
+        return text
+    return (f'<div class="math-box">{"".join(r.statement_mathml)}</div>'
+            f"<details><summary>plain text</summary>{text}</details>")
+
+
+def _cex_rows(data: dict, prefix: str = "") -> list[str]:
+    rows = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _cex_rows(value, f"{name}.")
+            continue
+        typeset = value_mathml(value)
+        shown = typeset or (f"<code>{_e(value)}</code>" if isinstance(value, (str, int, float, type(None)))
+                            else _pre(json.dumps(value, sort_keys=True)))
+        rows.append(f"<tr><td><code>{_e(name)}</code></td><td>{shown}</td></tr>")
+    return rows
+
+
+def _counterexample(cex) -> str:
+    """Numbers, vectors and matrices of a counterexample typeset (6 significant
+    digits), text as written; the exact record follows as JSON."""
+    if not isinstance(cex, dict):
+        return _json_block(cex)
+    return (f"<table>{''.join(_cex_rows(cex))}</table>"
+            f"<details><summary>exact record (JSON)</summary>{_json_block(cex)}</details>")
+
+
 def _plots(check, report_dir: Path) -> str:
     out = []
     for p in check.plots:
@@ -254,13 +312,13 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
     body = [f'<p class="muted"><a href="index.html">&larr; all lemmas</a></p>',
             f"<h1>{_e(r.lemma_id)}: {_e(r.title)} {tag_badge(r.provenance.get('tag', '?'))}</h1>",
             f"<p>Verdict: {badge(r.verdict, big=True)} &nbsp; <span class='muted'>budget {_e(r.budget)}, "
-            f"seed {_e(r.seed)}, {r.timing_s:.2f} s</span></p>",
-            provenance_banner(r.provenance)]
+            f"seed {_e(r.seed)}, {r.timing_s:.2f} s</span>{scope_html(r)}</p>",
+            f"<p>The mathematics: {math_link(r)}</p>", provenance_banner(r.provenance)]
     if r.expected:
         body.append(f'<p class="info">{known_finding(r)}</p>')
     if r.error:
         body.append(f'<p class="missing">{_e(r.error)}</p>')
-    body += ["<h2>Statement</h2>", _pre(r.statement or "(no statement)")]
+    body += ["<h2>Statement</h2>", _statement(r)]
     body.append("<h2>Assumptions</h2>")
     if r.assumptions:
         rows = "".join(f"<tr><td><code>{_e(a.get('name'))}</code></td><td>{_e(a.get('description'))}</td>"
@@ -282,7 +340,7 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
     for n, c in enumerate(r.checks, 1):
         body.append(f'<h3 id="check-{n}">{n}. {_e(c.name)} {badge(c.verdict)}</h3><p>{_e(c.summary)}</p>')
         if c.counterexample is not None:
-            body.append('<div class="cex"><h3>Counterexample</h3>' + _json_block(c.counterexample)
+            body.append('<div class="cex"><h3>Counterexample</h3>' + _counterexample(c.counterexample)
                         + "<p>Replay with:</p>" + _pre(check_replay(r, c)) + "</div>")
         body.append(_plots(c, report_dir))
         if c.evidence:
@@ -303,14 +361,14 @@ def index_html(results: list[LemmaResult], problems: list[str] = ()) -> str:
     for r in sorted(results, key=lambda r: r.lemma_id):
         tag = r.provenance.get("tag", "?")
         rows.append(f'<tr><td class="id"><a href="{_e(r.lemma_id)}.html">{_e(r.lemma_id)}</a></td><td>{_e(r.title)}</td>'
-                    f"<td>{tag_badge(tag)}</td><td>{badge(r.verdict)}"
+                    f"<td>{tag_badge(tag)}</td><td>{badge(r.verdict)}{scope_html(r, '<br>')}"
                     f"{'<br><span class=info>known finding</span>' if r.as_expected else ''}</td>"
                     f'<td class="num">{checks_passed(r)}</td><td class="num">{fmt_number(verdict_margin(r))}</td><td class="num">{r.timing_s:.2f} s</td>'
                     f"<td>{_e(r.budget)}</td><td class='num'>{_e(r.seed)}</td></tr>")
     legend = "".join(f"<li>{tag_badge(t)} {_e(TAG_READING[t])}</li>" for t in TAG_READING)
     body = ["<h1>proofcheck report</h1>",
             "<p>Lemmas of arXiv 2403.02233 as pinned in SPEC.md, each checked symbolically, numerically or along "
-            "gradient-descent trajectories.</p>",
+            f"gradient-descent trajectories. The mathematics of every lemma: {math_link()}.</p>",
             f"<p>{summary or 'no lemma reported yet'}</p>",
             "<table><tr><th>id</th><th>title</th><th>tag</th><th>verdict</th><th>checks passed</th>"
             "<th title='smallest margin over the checks that decide the verdict (probes excluded)'>worst margin</th><th>time</th><th>budget</th><th>seed</th></tr>" + "".join(rows) + "</table>",
@@ -382,9 +440,3 @@ def known_finding(r: LemmaResult) -> str:
     head = (f"Known finding: {e['verdict']} as declared" if r.as_expected
             else f"Expected {e['verdict']} (known finding) but got {r.verdict.value}")
     return f"{head}: {e['reason']}"
-
-
-
-
-
-
