@@ -17,6 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from proofcheck.tolerance import Tolerance
+
 #: 2: LemmaResult.statement_mathml (the statement typeset for the HTML page); reports of
 #: version 1 still load, their pages showing the statement as text
 SCHEMA_VERSION = 2
@@ -70,7 +72,8 @@ class CheckResult:
 
     ``kind``: symbolic | numeric | inequality | probe | trajectory | structural.
     ``evidence``: JSON-able details (worst entry by name, errors, margins,
-    sample counts).  ``tolerance``: ``{"atol": .., "rtol": .., "justification": ".."}``.
+    sample counts).  ``tolerance``: a :class:`~proofcheck.tolerance.Tolerance` or its
+    dict ``{"atol": .., "rtol": .., "justification": ".."}``, kept as the dict.
     ``counterexample``: JSON-able, replayable (instance dict, coordinates, the
     command that replays it).  ``timing_s`` is the only field excluded from
     determinism comparisons.
@@ -90,6 +93,11 @@ class CheckResult:
     #: False for informative checks (assumption probes: what happens *outside*
     #: the assumptions) that must not change the lemma's verdict
     affects_verdict: bool = True
+
+    def __post_init__(self):
+        # one tolerance type: a bound is never stated without its justification
+        tol = Tolerance.of(self.tolerance)
+        self.tolerance = None if tol is None else tol.to_dict()
 
     def to_dict(self) -> dict:
         return jsonable(asdict(self))
