@@ -5,7 +5,8 @@ grad_Q L = E[sum_{p in M} sum_{q in S} attn_{p->q} <F_p - x_p, x~_q - F_p> e_p (
 The claim gives the per-key coefficient c_q = attn_{p->q} <x_p - F_p, x~_q - F_p> of the
 ascent -grad_Q L, written with orthonormal embeddings as attn_q (u_q z_b^2 (delta_ba - A_b) + R_p);
 the symbolic leg proves -dl/dw = sum_q c_q (x~_q + e_q) for the row w = Q^T e_p along every
-v_{k,j} and e_q, and the numeric leg compares the whole (P x d) block E^T grad_Q L.
+v_{k,j} and e_q, for every number of areas, area size and mask (docs/generic-event.md) and again on
+fixture-6's events, and the numeric leg compares the whole (P x d) block E^T grad_Q L.
 """
 import sympy as sp
 

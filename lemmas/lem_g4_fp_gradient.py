@@ -3,7 +3,8 @@
 -dL/dPhi_{p->v_{k,j}} = E[1_k 1{p in M} z_j A_{p,j} (z_j^2 (delta_ja - A_{p,j}) + R_p)],
 R_p = sum_i z_i^2 A_{p,i}^2 - z_a^2 A_{p,a}.  Only images of cluster k move Phi_{p->v_{k,j}}.
 Holds for every law of z (z > 0 is not needed) in both key-set variants; it needs
-orthonormal embeddings (the logits of SPEC DEF-CORR).
+orthonormal embeddings (the logits of SPEC DEF-CORR).  The symbolic legs prove it for every
+number of areas, area size and mask (docs/generic-event.md), and again on fixture-6's events.
 """
 import sympy as sp
 

@@ -25,8 +25,7 @@ DECREASE = PointwiseInequality(
     "[D] LEM-G7 (derived here): if max_{i>=2} A_i <= (z_1^2 / max z^2) A_1, the global FP ascent integrand "
     "of a local query is <= 0 (decoupling)",
     G7_ASCENT, "<=", 0,
-    condition=sp.And(sp.Ne(a, 1), sp.LessThan(z2_max * A_loc_max, z[1] ** 2 * A[1], evaluate=False)),
-    assumes=("small_local_masses",))
+    condition=sp.And(sp.Ne(a, 1), sp.LessThan(z2_max * A_loc_max, z[1] ** 2 * A[1], evaluate=False)))
 
 RATE = ExpectedInequality(
     "[D] LEM-G7 rate: |-dL/dPhi_{p->v_{k,1}} - E[1_k 1_M (-z_1^3 A_1^2 (1-A_1))]| <= E[1_k 1_M z_1 A_1 "

@@ -1,7 +1,8 @@
 """LEM-G8 (SPEC §8) [D]: the PP gradient.
 
 -dL/dUps_{p->q} = E[1{p in M, q in S} attn_{p->q} <x_p - F_p, x~_q - F_p>] with, for q in area b,
-<x_p - F_p, x~_q - F_p> = 1{q in U} z_b^2 (delta_ba - A_{p,b}) + R_p.
+<x_p - F_p, x~_q - F_p> = 1{q in U} z_b^2 (delta_ba - A_{p,b}) + R_p.  The symbolic legs prove it for
+every number of areas, area size and mask (docs/generic-event.md), and again on fixture-6's events.
 """
 import sympy as sp
 

@@ -18,7 +18,7 @@ from proofcheck.checks.trajectory import DecouplingAlongTraining, SpanAlongTrain
 from proofcheck.context import FULL, QUICK, Budget, CheckContext
 from proofcheck.lang.assumptions import LIBRARY, by_name
 from proofcheck.lang.cases import Case, instances
-from proofcheck.lang.formulas import G1_COEFFICIENT, G4_ASCENT, G5_ASCENT, G6_ASCENT, G6_OTHERS, G6_OWN, G7_ASCENT, G7_ERROR_BOUND, G7_MAIN, G8_ASCENT
+from proofcheck.lang.formulas import G1_COEFFICIENT, G4_ASCENT, G5_ASCENT, G6_ASCENT, G6_OTHERS, G6_OWN, G7_ASCENT, G7_CORRECTED, G7_ERROR_BOUND, G7_MAIN, G8_ASCENT
 from proofcheck.lang.lemma import Assumption, Claim, Lemma, Provenance
 from proofcheck.lang.relations import Expect, relation
 from proofcheck.lang.runs import ETA_AREA_WIDE, area_wide_runs
@@ -34,7 +34,7 @@ __all__ = [
     "GradientEquivariance", "RowDecoupling", "SpanClosure", "SymmetryPreserved", "AreaWide", "Diversity", "Phases",
     "ScalingStudy", "DecouplingAlongTraining", "SpanAlongTraining", "SymmetryAlongTraining", "TargetFPMonotone",
     "FULL", "QUICK", "Budget", "CheckContext", "LIBRARY", "by_name", "Case", "instances", "G1_COEFFICIENT",
-    "G4_ASCENT", "G5_ASCENT", "G6_ASCENT", "G6_OTHERS", "G6_OWN", "G7_ASCENT", "G7_ERROR_BOUND", "G7_MAIN",
+    "G4_ASCENT", "G5_ASCENT", "G6_ASCENT", "G6_OTHERS", "G6_OWN", "G7_ASCENT", "G7_CORRECTED", "G7_ERROR_BOUND", "G7_MAIN",
     "G8_ASCENT", "Assumption", "Claim", "Lemma", "Provenance", "Expect", "relation", "ETA_AREA_WIDE",
     "area_wide_runs", "VOCABULARY", "A", "A0", "A_loc_max", "N", "R_p", "a", "ascent_phi", "attn_q", "b", "delta",
     "i", "j", "r2_p", "u_q", "z", "z2_max", "Cluster", "Instance", "ZLaw", "balanced", "fixture_6", "global_local",

@@ -23,26 +23,16 @@ MUTABLE = [lem for lem in LEMMAS if mutable(lem)]
 PLANTED_ELSEWHERE = {"LEM-G2": "test_structural.py", "LEM-G3": "test_structural.py", "LEM-G9": "test_structural.py",
                      "LEM-G11": "test_structural.py"}
 
-#: mutants that are not refuted, each with the reason; the test fails if one of
-#: them *is* refuted (or proved), so this list cannot go stale silently
-KNOWN_SURVIVORS = {
-    ("LEM-G7", "z[1] -> z[1]**2", "(bound derived here)"): "still true: both sides of the bound gain the same factor z_1 "
-    "(|z_1 A_1 (S - X_a)| <= z_1 A_1 max z^2 sum A_i is homogeneous in that factor), but SymPy cannot decide "
-    "the Abs, so it is not counted as equivalent",
-    ("LEM-G7", "z[1] -> z[1]**2", "(derived here): if"): "still true: under the condition S <= z_1^2 A_1 (1 - "
-    "A_1), and with z_1 -> z_1^2 both the condition and the own term scale alike, so the hand proof of G7_DECREASE "
-    "goes through; SymPy cannot prove the implication",
-    ("LEM-G7", "constant 2 -> 3", "(derived here): if"): "false, but only on attention states the case search does not "
-    "reach (A_a near 0, one other local area holding the local mass at the condition's edge, z_1 < 1): a gap in "
-    "the search, not in the evaluation",
-}
+#: mutants that are not refuted, keyed by the mutated statement's srepr (MutantOutcome.mutant: a
+#: label names a family, not a mutant), each with the reason; the test fails if one of them *is*
+#: refuted (or certified true), so this list cannot go stale silently.  The three survivors once
+#: listed here for LEM-G7 are now refuted by the exact decision leg (a "still true" reason among
+#: them was wrong: z_1 -> z_1^2 in the decrease fails at z = (1/2, 1/4, 3/8), A = (1/2, 0, 1/2))
+KNOWN_SURVIVORS: dict[str, str] = {}
 
 
 def known(outcome) -> str | None:
-    for (lemma_id, label, claim_word), reason in KNOWN_SURVIVORS.items():
-        if outcome.lemma_id == lemma_id and outcome.label == label and claim_word in outcome.claim:
-            return reason
-    return None
+    return KNOWN_SURVIVORS.get(outcome.mutant)
 
 
 def assert_adequate(score):

@@ -437,3 +437,59 @@ def test_decision_serialises_for_a_disk_cache():
         if dd.counterexample is not None:
             assert back.counterexample.point() == dd.counterexample.point()
             assert realize(back.counterexample)["still_refutes"] == realize(dd.counterexample)["still_refutes"]
+
+
+# -- realization in the model (issue 10 item 4) ------------------------------------------------------------------
+
+def _model_masses(event):
+    """The event's masses recomputed here from the torch model's attention over the realized mask."""
+    import torch
+
+    from proofcheck.setting.coords import q_from_coords
+    from proofcheck.setting.model import attention
+    from proofcheck.setting.sampling import exact_batch
+    case = event["case"]
+    inst = case.instance
+    batch = exact_batch(inst)
+    want = torch.tensor(event["mask"], dtype=torch.bool)
+    row = int((batch.mask == want).all(1).nonzero()[0, 0])
+    attn = attention(q_from_coords(case.Phi, case.Ups, inst), inst, batch)[row, event["query"]]
+    area = inst.area_of[0]
+    out = [float(attn[want].sum()) if inst.key_set == "B" else 0.0]
+    out += [float(attn[(area == k) & ~want].sum()) for k in range(len(inst.clusters[0].areas))]
+    return out, int(area[event["query"]]) + 1
+
+
+@pytest.mark.parametrize("key_set, a, masses", [
+    ("B", 2, (Fraction(1, 10), Fraction(1, 2), Fraction(0), Fraction(2, 5))),   # A_a = 0: area a is {p}, masked
+    ("A", 1, (Fraction(0), Fraction(1, 3), Fraction(0), Fraction(2, 3))),       # a zero mass realized by a mask
+    ("A", 3, (Fraction(0), Fraction(1, 4), Fraction(1, 4), Fraction(1, 2))),
+])
+def test_model_event_realizes_the_masses_in_the_torch_model(key_set, a, masses):
+    from proofcheck.engine.decide_realize import model_event
+    event = model_event(3, key_set, a, (1.0, -0.5, 2.0), masses)
+    got, target = _model_masses(event)
+    assert target == a and event["mask"][event["query"]] == 1
+    # float64 softmax of log-masses: agreement to ~1e-16 relative; 1e-12 leaves room for the sums
+    assert got == pytest.approx([float(m) for m in masses], abs=1e-12)
+    assert event["case"].instance.clusters[0].z[1].values == (-0.5,)
+
+
+def test_model_event_rejects_unattainable_or_malformed_points():
+    from proofcheck.engine.decide_realize import model_event
+    with pytest.raises(ValueError, match="A_0 = 0"):
+        model_event(2, "B", 1, (1.0, 1.0), (Fraction(0), Fraction(1, 2), Fraction(1, 2)))
+    with pytest.raises(ValueError, match="masses"):
+        model_event(2, "A", 3, (1.0, 1.0), (Fraction(0), Fraction(1, 2), Fraction(1, 2)))
+
+
+def test_refuted_decision_realizes_with_the_counterexample_masses():
+    from proofcheck.engine.decide_leg import realize_counterexample
+    ds = decide(Claim(G5, ">=", 0), key_set="B", n_max=2)     # z free: false
+    ce = next(d.counterexample for d in ds if d.status == REFUTED)
+    event = realize_counterexample(ce)
+    if ce.A0 > 0:
+        got, target = _model_masses(event)
+        assert got == pytest.approx([float(m) for m in ce.masses], abs=1e-12) and target == ce.indices["a"]
+    else:   # moved inside: A_0 = 0 is not attainable in key set B
+        assert event["moved"] and "interior" in event["moved"]

@@ -7,16 +7,25 @@ from pathlib import Path
 import pytest
 import torch
 
-from proofcheck.lang.cases import Case
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+
+from proofcheck.lang.assumptions import DEFAULT_INSTANCE_KWARGS
+from proofcheck.lang.cases import Case, instances
 from proofcheck.setting.coords import q_from_coords
-from proofcheck.checks.identity import GradientIdentity, judge
+from proofcheck.checks.identity import LARGE_INSTANCE, GradientIdentity, judge
 from proofcheck.engine.legs import entry_name
 from proofcheck.setting.instance import DTYPE, fixture_6, make_instance
 from proofcheck.context import CheckContext
 from proofcheck.engine.discovery import load_lemma_file
 from proofcheck.engine.session import run_lemma
 from proofcheck.engine.counterexamples import replay
-from proofcheck.lang.symbols import A, R_p, a, attn_q, b, delta, j, u_q, z
+from proofcheck.lang.symbols import A, N, R_p, a, attn_q, b, delta, i, j, u_q, z
 from proofcheck.verdict import Verdict
 from spec_reference import reference
 
@@ -126,7 +135,10 @@ def test_lemma_run_proves_and_verifies_lem_g5_with_seeded_results(tmp_path):
     result = run_lemma(lemma, ctx)
     assert result.verdict is Verdict.PROVED, [c.summary for c in result.checks]
     kinds = [c.kind for c in result.checks]
-    assert kinds.count("symbolic") == 2 and kinds.count("numeric") == 4
+    assert kinds.count("symbolic") == 4 and kinds.count("numeric") == 5
+    every_n = [c for c in result.checks if "every number of areas" in c.name]
+    assert sorted(k for c in every_n for k in c.evidence["scope"]["key_sets"]) == ["A", "B"]
+    assert all(c.evidence["scope"]["areas"] == "all" and not c.evidence["cached"] for c in every_n)
     for c in result.checks:
         if not c.affects_verdict:  # the sign claim's probe outside z > 0 is meant to fail
             assert c.kind == "probe" and c.verdict is Verdict.REFUTED, c.summary
@@ -136,8 +148,10 @@ def test_lemma_run_proves_and_verifies_lem_g5_with_seeded_results(tmp_path):
             assert c.tolerance["justification"] and 0 < c.margin <= 1
     again = run_lemma(lemma, CheckContext(seed=7, cache_dir=tmp_path))
     strip = lambda r: [{k: v for k, v in c.to_dict().items() if k != "timing_s"} for c in r.checks]
-    assert strip(again)[2:] == strip(result)[2:]           # numeric results are seeded
-    assert all(c.evidence["cache_hits"] == c.evidence["distinct_shapes"] for c in again.checks[:2])
+    assert strip(again)[4:] == strip(result)[4:]           # numeric results are seeded
+    assert all(c.evidence["cached"] for c in again.checks[:2])
+    assert all(c.evidence["cache_hits"] == c.evidence["distinct_shapes"] for c in again.checks[2:4])
+    assert [c.verdict for c in again.checks[:4]] == [c.verdict for c in result.checks[:4]]
 
 
 def test_refuted_lemma_gives_a_replayable_counterexample(tmp_path):
@@ -153,3 +167,97 @@ def test_refuted_lemma_gives_a_replayable_counterexample(tmp_path):
     cx = numeric[-1].counterexample
     again = replay(cx, wrong)
     assert not again.holds and again.worst["entry"] == cx["worst"]["entry"]
+
+
+# -- statements that are right only while a cluster has at most three areas --------------------
+
+#: e_4 of the z_i^2 A_i by Newton's identities (cheap to evaluate: four single sums): the 4th elementary
+#: symmetric polynomial, identically 0 when N <= 3 and not when N >= 4
+_pw = [sp.Sum((z[i] ** 2 * A[i]) ** k, (i, 1, N)) for k in range(5)]
+E4 = (_pw[1] ** 4 - 6 * _pw[1] ** 2 * _pw[2] + 3 * _pw[2] ** 2 + 8 * _pw[1] * _pw[3] - 6 * _pw[4]) / 24
+#: 0 at N = 1, 2, 3 only
+CUBIC_N = (N - 1) * (N - 2) * (N - 3)
+#: (lemma file, the term its closed form gains, key sets): wrong exactly when a cluster has four areas or
+#: more.  fixture-6's per-event proof of an e_4 form is slow (~25 s a key set), so e_4 runs in key set B
+#: by default and in key set A with the slow sweeps; the cheap N-polynomial terms run in both.
+WRONG_BEYOND_3 = {"G4 + z_j A_j e4 (FP)": ("lem_g4_fp_gradient.py", z[j] * A[j] * E4, ("B",)),
+                  "G4 + z_j A_j e4 (FP), key set A": ("lem_g4_fp_gradient.py", z[j] * A[j] * E4, ("A",)),
+                  "G6 + cubic N (FP, j != a)": ("lem_g6_nontarget_fp.py", CUBIC_N * z[j] * A[j] * z[a] ** 2,
+                                                ("B", "A")),
+                  "G8 + cubic N (PP)": ("lem_g8_pp_gradient.py", CUBIC_N * attn_q * u_q * z[b] ** 2, ("B", "A")),
+                  "G1 + cubic N (Q)": ("lem_g1_full_gradient.py", CUBIC_N * attn_q * A[b], ("B", "A"))}
+
+
+def _at(expr, cx: dict) -> sp.Rational:
+    """expr at a generic-event counterexample: labels, N, z and masses, all exact."""
+    labels = {N: cx["N"], a: cx["a"], **({j: cx["j"]} if "j" in cx else {b: cx["b"], u_q: cx["u_q"]})}
+    values = {z[int(k)]: sp.Rational(v) for k, v in cx["z"].items()}
+    values.update({(attn_q if k == "attn_q" else A[int(k[2:])]): sp.Rational(v)
+                   for k, v in cx["masses"].items() if k != "A_0"})
+    return sp.sympify(expr).subs(labels).doit().xreplace(values)
+
+
+def test_newton_e4_is_the_fourth_elementary_symmetric_polynomial():
+    rng = random.Random(0)
+    for n in (3, 4, 5):
+        w = {k: (Fraction(rng.randint(1, 9), 4), Fraction(rng.randint(1, 9), 10)) for k in range(1, n + 1)}
+        by_hand = sum(math.prod(w[k][0] ** 2 * w[k][1] for k in four)
+                      for four in itertools.combinations(range(1, n + 1), 4))
+        value = E4.subs(N, n).doit().xreplace({x: sp.Rational(str(w[k][m])) for k in w
+                                               for m, x in ((0, z[k]), (1, A[k]))})
+        assert value == sp.Rational(str(by_hand)) and (value == 0) == (n <= 3)
+
+
+@pytest.mark.parametrize("label", [pytest.param(k, marks=pytest.mark.slow) if k.endswith("key set A") else k
+                                   for k in WRONG_BEYOND_3])
+def test_closed_form_wrong_only_beyond_three_areas_is_refuted(label, tmp_path):
+    lemma_file, extra, key_sets = WRONG_BEYOND_3[label]
+    lemma = load_lemma_file(LEMMAS / lemma_file)
+    true = lemma.claims[0]
+    wrong = true.mutated(true.expression + extra)
+    wrong.key_sets = key_sets
+    wrong.checkpoints = False  # trained checkpoints have N <= 3: they cannot see the planted term
+    lemma.claims = [wrong]
+    result = run_lemma(lemma, CheckContext(seed=2, cache_dir=tmp_path))
+    assert result.verdict is Verdict.REFUTED, [c.summary for c in result.checks]
+    by_leg = {c.name.split(" [")[1]: c for c in result.checks}
+    for ks in key_sets:
+        # the per-event proof on fixture-6 (N <= 3) cannot tell: it proves the wrong statement there
+        assert by_leg[f"symbolic, fixture-6, key set {ks}]"].verdict is Verdict.PROVED
+        generic = by_leg[f"symbolic, every number of areas, key set {ks}]"]
+        assert generic.verdict is Verdict.REFUTED, generic.summary
+        cx = generic.counterexample
+        assert cx["N"] >= 4 and cx["key_set"] == ks
+        # the exact gap is the planted term at the reported rationals (for Q: its e_q component)
+        assert sp.Rational(cx["closed_form"]) - sp.Rational(cx["derivative"]) == _at(extra, cx) != 0
+    numeric = [c for c in result.checks if c.kind == "numeric"]
+    assert all(c.verdict is Verdict.VERIFIED for c in numeric if "fixture-6" in c.name)
+    refuted = [c for c in numeric if c.verdict is Verdict.REFUTED]
+    assert any("global-local" in c.name for c in refuted)
+    assert all(max(c.evidence["worst"]["cluster_areas"]) >= 4 for c in refuted)
+    worst = min(refuted, key=lambda c: c.margin)
+    assert min(worst.evidence["worst"]["cluster_areas"]) >= 4 and worst.evidence["worst"]["error_over_tolerance"] > 1e6
+
+
+def test_large_instance_has_five_unequal_areas_per_cluster():
+    inst = LARGE_INSTANCE[1]()
+    assert min(inst.N) >= 5
+    assert all(len({len(ar) for ar in c.areas}) > 1 for c in inst.clusters)
+
+
+def test_case_strategy_reaches_six_unequal_areas_within_exact_enumeration():
+    seen = []
+
+    @settings(max_examples=150, database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(instances(**DEFAULT_INSTANCE_KWARGS))
+    def bounded(inst):
+        # exact enumeration: 2^P masks times the joint z values of each cluster
+        events = 2 ** inst.P * sum(math.prod(len(law.values) for law in c.z) for c in inst.clusters)
+        assert max(inst.N) <= 6 and events <= 2 ** 7 * 8 * 2
+        unequal = any(len({len(ar) for ar in c.areas}) > 1 for c in inst.clusters if len(c.areas) == max(inst.N))
+        seen.append((max(inst.N), unequal))
+
+    bounded()
+    assert max(n for n, _ in seen) == 6 and any(unequal for n, unequal in seen if n >= 5)  # many areas, unequal
+    assert sum(n >= 4 for n, _ in seen) >= len(seen) // 10     # and big clusters are common, not a rarity

@@ -1,8 +1,12 @@
 """The symbolic leg (proofcheck.engine.symbolic): the per-event loss it differentiates is
 SPEC's, true identities are PROVED in both key sets, planted wrong ones are
-REFUTED with a replayable event and point, and proofs are cached."""
+REFUTED with a replayable event and point, and proofs are cached; the every-N leg
+(proofcheck.engine.generic_proof.all_areas_result) as a check, and the words
+proofcheck.verdict.scope_line gives a verdict's scope."""
+import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -10,7 +14,11 @@ import sympy as sp
 from proofcheck.setting.instance import fixture_6, make_instance
 from proofcheck.engine.symbolic import Event, EventLoss, EventShape, events_of, prove_identity
 from proofcheck.lang.symbols import A, A0, N, R_p, a, attn_q, b, delta, i, j, u_q, z
-from proofcheck.verdict import Verdict
+from proofcheck.engine.discovery import load_lemma_file
+from proofcheck.engine.generic_proof import all_areas_result
+from proofcheck.verdict import CheckResult, LemmaResult, Verdict, scope_line
+
+LEMMAS = Path(__file__).resolve().parent.parent / "lemmas"
 
 # SPEC LEM-G4 and LEM-G8, written out here (not imported from the lemma files)
 G4 = z[j] * A[j] * (z[j] ** 2 * (delta(j, a) - A[j]) + R_p)
@@ -80,6 +88,10 @@ def test_events_and_shapes_of_fixture_6():
 def test_lem_g4_proved_and_cached(key_set, tmp_path):
     first = prove_identity(G4, "fp", fixture_6(), key_set, cache_dir=tmp_path)
     assert first.verdict is Verdict.PROVED, first.summary
+    # what it covers: fixture-6's events only (N = 2, 3), not every number of areas
+    assert first.evidence["scope"] == {"areas": 3, "area_counts": [2, 3], "instance": "fixture-6",
+                                       "area_sizes": [2, 3], "masks": "all", "key_sets": [key_set],
+                                       "z": "free symbols"}
     assert first.evidence["events"] == 384 and first.evidence["cache_misses"] == first.evidence["distinct_shapes"]
     second = prove_identity(G4, "fp", fixture_6(), key_set, cache_dir=tmp_path)
     assert second.verdict is Verdict.PROVED
@@ -144,3 +156,115 @@ def test_restriction_limits_the_coordinates():
 def test_symbols_foreign_to_the_coordinate_are_inconclusive_not_proved():
     r = prove_identity(G4 + attn_q, "fp", fixture_6(), "B")
     assert r.verdict is Verdict.INCONCLUSIVE and "attn_q" in r.summary
+
+
+# -- the every-N leg as a check, and what a PROVED covers -------------------------------------
+
+
+@pytest.mark.parametrize("lemma_file", ["lem_g1_full_gradient.py", "lem_g4_fp_gradient.py",
+                                        "lem_g5_target_fp_monotone.py", "lem_g6_nontarget_fp.py",
+                                        "lem_g8_pp_gradient.py"])
+def test_builtin_identities_are_proved_for_every_number_of_areas(lemma_file, tmp_path):
+    claim = load_lemma_file(LEMMAS / lemma_file).claims[0]
+    for ks in ("A", "B"):
+        r = all_areas_result(claim.expression, claim.coordinate, ks, claim.restriction, cache_dir=tmp_path)
+        assert r.verdict is Verdict.PROVED, r.summary
+        assert r.evidence["scope"] == {"areas": "all", "area_sizes": "all", "masks": "all", "key_sets": [ks],
+                                       "z": "free symbols"}
+
+
+def test_every_n_proof_is_cached_and_a_new_statement_is_not(tmp_path):
+    first = all_areas_result(G8, "pp", "B", cache_dir=tmp_path)
+    again = all_areas_result(G8, "pp", "B", cache_dir=tmp_path)
+    assert not first.evidence["cached"] and again.evidence["cached"]
+    assert again.verdict is first.verdict is Verdict.PROVED and again.evidence["scope"] == first.evidence["scope"]
+    other = all_areas_result(G8 + attn_q * (N - 1) * (N - 2) * (N - 3), "pp", "B", cache_dir=tmp_path)
+    assert not other.evidence["cached"] and other.verdict is Verdict.REFUTED
+    # a refutation comes back from the cache with its exact counterexample, JSON-able
+    cached = all_areas_result(G8 + attn_q * (N - 1) * (N - 2) * (N - 3), "pp", "B", cache_dir=tmp_path)
+    assert cached.evidence["cached"] and cached.counterexample == other.counterexample
+    assert cached.counterexample["N"] == 4 and sp.Rational(cached.counterexample["closed_form"]).is_Rational
+    json.dumps(cached.to_dict())
+
+
+def test_outside_the_polynomial_class_the_scope_says_bounded_n():
+    r = all_areas_result(sp.Abs(G4), "fp", "B")  # |G4| != G4: refuted by the bounded fallback
+    assert r.verdict is Verdict.REFUTED and r.evidence["scope"]["areas"] == 6
+
+
+def _every_n(label, ks, areas="all", z_="free symbols"):
+    return CheckResult("symbolic", f"{label} [symbolic, every number of areas, key set {ks}]", Verdict.PROVED, "",
+                       evidence={"scope": {"areas": areas, "area_sizes": "all", "masks": "all", "key_sets": [ks],
+                                           "z": z_}})
+
+
+def _fixture(label, ks):
+    return CheckResult("symbolic", f"{label} [symbolic, fixture-6, key set {ks}]", Verdict.PROVED, "",
+                       evidence={"scope": {"areas": 3, "area_counts": [2, 3], "instance": "fixture-6",
+                                           "area_sizes": [2, 3], "masks": "all", "key_sets": [ks],
+                                           "z": "free symbols"}})
+
+
+def _sampled(label, key_sets, areas, cases):
+    return CheckResult("numeric", f"{label} [numeric, Hypothesis cases]", Verdict.VERIFIED, "",
+                       evidence={"scope": {"sampled": "Hypothesis cases", "areas": areas, "key_sets": key_sets,
+                                           "cases": cases}})
+
+
+def _lemma(checks, verdict=Verdict.PROVED):
+    return LemmaResult("LEM-X", "t", {}, verdict, checks, "quick", 0)
+
+
+def test_scope_line_of_a_proof_for_every_number_of_areas():
+    checks = [_every_n("c", "B"), _every_n("c", "A"), _fixture("c", "B"), _fixture("c", "A"),
+              _sampled("c", ["A", "B"], 6, 10)]
+    assert scope_line(_lemma(checks)) == "PROVED for every number of areas, all area sizes and masks, key sets A and B"
+
+
+def test_scope_line_of_a_fixture_proof_adds_the_sampling():
+    checks = [_fixture("c", "B"), _fixture("c", "A"), _sampled("c", ["A", "B"], 8, 12)]
+    assert scope_line(_lemma(checks)) == ("PROVED for N in {2, 3} on fixture-6, area sizes 2, 3, every mask, "
+                                          "key sets A and B; VERIFIED by sampling for N <= 8 (key sets A and B, "
+                                          "12 cases)")
+
+
+def test_scope_line_is_limited_by_its_weakest_key_set():
+    # every N in key set B, but key set A only on fixture-6: the line must not say "every number" for A
+    line = scope_line(_lemma([_every_n("c", "B"), _fixture("c", "A"), _fixture("c", "B"),
+                              _sampled("c", ["A", "B"], 6, 9)]))
+    assert line == ("PROVED for every number of areas, all area sizes and masks, key set B; "
+                    "PROVED for N in {2, 3} on fixture-6, area sizes 2, 3, every mask, key set A; "
+                    "VERIFIED by sampling for N <= 6 (key sets A and B, 9 cases)")
+    # a key set no proof covers is said to be unproved
+    line = scope_line(_lemma([_every_n("c", "B"), _sampled("c", ["A", "B"], 6, 9)]))
+    assert "not proved in key set A" in line and "VERIFIED by sampling for N <= 6" in line
+
+
+def test_scope_line_names_the_weakest_claim_first():
+    checks = [_every_n("identity", "B"), _every_n("identity", "A"), _sampled("sign", ["A", "B"], 5, 7),
+              CheckResult("probe", "probe [outside z_positive]", Verdict.REFUTED, "", affects_verdict=False)]
+    assert scope_line(_lemma(checks)) == ("claim 2: VERIFIED by sampling for N <= 5 (key sets A and B, 7 cases); "
+                                          "claim 1: PROVED for every number of areas, all area sizes and masks, "
+                                          "key sets A and B")
+
+
+def test_scope_line_of_a_bounded_proof_with_positive_z_and_of_unstated_scopes():
+    assert scope_line(_lemma([_every_n("c", "B", areas=6, z_="positive")])) == \
+        "PROVED for N <= 6, all area sizes and masks, z > 0, key set B"
+    bare = CheckResult("inequality", "c [symbolic]", Verdict.PROVED, "", evidence={"scope": "within ['x']"})
+    assert scope_line(_lemma([bare])) == "PROVED (scope not stated)"
+    assert scope_line(_lemma([_every_n("c", "B")], Verdict.REFUTED)) is None
+    assert scope_line(_lemma([], Verdict.VERIFIED)) is None
+
+
+def test_scope_line_ignores_a_proof_scope_without_key_sets_and_odd_sampled_ranges():
+    # a scope that names no key set cannot widen a key set's claim; a range '1..8' is read as N <= 8
+    unkeyed = CheckResult("inequality", "c [symbolic]", Verdict.PROVED, "",
+                          evidence={"scope": {"areas": "all", "area_sizes": "all", "masks": "all", "z": "free"}})
+    decided = _every_n("c", "B", areas=4)
+    decided.name = "c [decision]"
+    ranged = CheckResult("inequality", "c [direct sampling]", Verdict.VERIFIED, "",
+                         evidence={"scope": {"areas": "1..8", "key_sets": ["A", "B"], "cases": 5}})
+    assert scope_line(_lemma([unkeyed, decided, ranged])) == (
+        "PROVED for N <= 4, all area sizes and masks, key set B; not proved in key set A; "
+        "VERIFIED by sampling for N <= 8 (key sets A and B, 5 cases)")

@@ -291,5 +291,3 @@ class UnavoidableProbability(StructuralClaim):
         if count == 0:
             return Outcome(True, math.inf, math.inf, 0)
         return Outcome(margin >= 0, margin - tol, margin / max(tol, 1e-300), count, worst)
-
-

@@ -12,9 +12,14 @@ A :class:`GradientIdentity` states a closed form for the ascent direction
 
 Legs (CheckResult kinds):
 
-- ``symbolic`` (:mod:`proofcheck.engine.symbolic`): the closed form equals the
-  derivative that ``sympy.diff`` takes of the model's per-event loss, on every
-  event of a small symbolic instance (fixture-6 by default), in each key set;
+- ``symbolic``, every number of areas (:mod:`proofcheck.engine.generic_proof`,
+  docs/generic-event.md): the closed form equals ``sympy.diff`` of the generic
+  event's loss, which covers every area size and mask, for every N by a counting
+  argument (or N <= 6 by the bounded fallback, which its scope then says), in
+  each key set;
+- ``symbolic``, per event (:mod:`proofcheck.engine.symbolic`): the same, derived
+  independently on every event of a small symbolic instance (fixture-6 by
+  default: N <= 3 only), in each key set;
 - ``numeric``: the closed form, lambdified to torch float64 and summed over the
   exact batch (weights and loss normaliser), against (i) autograd of the FULL
   d x d model (:func:`proofcheck.setting.model.forward_loss` at ``q_from_coords``, read
@@ -23,9 +28,12 @@ Legs (CheckResult kinds):
   Phi / Ups / Q changes every row's loss only through its own entry, so 4 (F + P)
   evaluations give all P (F + P) entries at steps h and 2h; the Ups columns are
   evaluated together by a rank-one update of the area softmax).  Points: the
-  symbolic instance in both key sets at a random span Q, Hypothesis cases within
-  the lemma's assumptions, and checkpoints of trained transformers where
-  attention is sharply peaked.
+  symbolic instance in both key sets at a random span Q, the large instance
+  (:data:`LARGE_INSTANCE`: five areas per cluster, unequal sizes) on a seeded
+  Monte Carlo batch, Hypothesis cases within the lemma's assumptions (up to six
+  areas: :mod:`proofcheck.lang.cases`), and checkpoints of trained transformers
+  where attention is sharply peaked.  Every result's ``evidence["scope"]`` says
+  what it covers (:func:`proofcheck.verdict.scope_line` words it).
 
 Error model (stated in every numeric CheckResult):
 
@@ -38,7 +46,10 @@ Error model (stated in every numeric CheckResult):
   of size s_max formed by d-term products in the full model;
 - finite differences: truncation estimated by Richardson, |D_h - D_2h| (3x the
   estimate of D_h's error), plus rounding kappa eps l_p / h with l_p the row
-  loss magnitude.
+  loss magnitude;
+- a Monte Carlo batch changes none of this: the identity holds event by event,
+  and every leg sums the same sampled events with the same weights, so sampling
+  adds no error between the legs (only the events compared are random).
 """
 from __future__ import annotations
 
@@ -58,7 +69,8 @@ from proofcheck.errors import LemmaFileError
 from proofcheck.setting.instance import DTYPE, Instance, preset
 from proofcheck.context import CheckContext
 from proofcheck.lang.lemma import Lemma
-from proofcheck.setting.sampling import Batch, exact_batch
+from proofcheck.setting.sampling import Batch, exact_batch, sample_batch
+from proofcheck.engine.generic_proof import all_areas_result
 from proofcheck.engine.symbolic import COORDINATES, prove_identity, vocabulary_problem
 from proofcheck.setting.trainer import TrainConfig, coords_at
 from proofcheck.setting.trajcache import cached_train
@@ -72,40 +84,16 @@ CHECKPOINT_RUNS = (
     ("balanced P=8, key set A", lambda: preset("balanced", P=8, K=2, N=2, key_set="A"),
      TrainConfig(steps=200, eta=300.0, log_every=100)),
 )
-
-
-
-
-# -- the closed form, compiled to torch --------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- the three legs on one point --------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
+#: the large instance of the numeric leg (name, instance): five areas per cluster of sizes 4, 2, 2, 2, 2,
+#: where a closed form that is right only for N <= 3 (the symbolic instance, the checkpoints) fails
+LARGE_INSTANCE = ("global-local P=12 (areas 4, 2, 2, 2, 2)",
+                  lambda: preset("global-local", P=12, K=2, kappa_g=0.6, kappa_l=0.3))
+#: its Monte Carlo batch: 2^12 masks x 2^5 z values x 2 clusters are too many to enumerate in a quick run,
+#: and an identity is compared event by event on whatever events are drawn (module docstring)
+LARGE_EVENTS = 512
 
 
 # -- judging one point -------------------------------------------------------------------------
-
 
 
 def judge(legs: Legs, coordinate: str, inst: Instance) -> Outcome:
@@ -136,7 +124,9 @@ def judge(legs: Legs, coordinate: str, inst: Instance) -> Outcome:
              "autograd": ad, "abs_error_vs_autograd": float(err_ad[p, c]),
              "rel_error_vs_autograd": float(err_ad[p, c]) / abs(ad) if ad else math.inf,
              "tolerance_vs_autograd": float(legs.tol_closed[p, c]), "error_over_tolerance": worst_ratio,
-             "entries": n, "events": legs.n_events, "kappa": legs.kappa, "finite_differences": legs.fd_note}
+             "entries": n, "events": legs.n_events, "kappa": legs.kappa, "finite_differences": legs.fd_note,
+             # N of the clusters whose events enter the entry: an FP feature belongs to one cluster
+             "cluster_areas": [inst.N[int(inst.feature_cluster[c])]] if coordinate == "fp" else list(inst.N)}
     if legs.fd is not None:
         worst.update({"finite_difference": float(legs.fd[p, c]),
                       "abs_error_vs_fd": abs(float(legs.closed[p, c] - legs.fd[p, c])),
@@ -190,7 +180,8 @@ class GradientIdentity(CaseClaim):
                                  "for rotated bases (building Q and reading it back mix a row's entries); "
                                  "finite differences within that plus |D_h - D_2h| "
                                  "(Richardson truncation, 3x the estimate) plus kappa eps l_p / h (rounding of row "
-                                 "losses of size l_p, h = 2^-16)"}
+                                 "losses of size l_p, h = 2^-16); on a Monte Carlo batch the same bounds, since every "
+                                 "leg sums the same sampled events and the identity holds event by event"}
 
     # one point
     def legs(self, inst: Instance, Phi, Ups, batch: Batch | None = None, Q=None) -> Legs:
@@ -202,45 +193,74 @@ class GradientIdentity(CaseClaim):
 
     # the check
     def check(self, lemma: Lemma, ctx: CheckContext) -> list[CheckResult]:
-        results = [prove_identity(self.ascent, self.coordinate, preset(self.symbolic_instance), ks,
-                                  restriction=self.restriction, cache_dir=ctx.cache("symbolic"), seed=ctx.seed,
-                                  name=f"{self.describe()} [symbolic, {self.symbolic_instance}, key set {ks}]")
+        results = [all_areas_result(self.ascent, self.coordinate, ks, self.restriction, cache_dir=ctx.cache("symbolic"),
+                                    seed=ctx.seed, name=f"{self.describe()} [symbolic, every number of areas, "
+                                                        f"key set {ks}]")
                    for ks in self.key_sets]
+        results += [prove_identity(self.ascent, self.coordinate, preset(self.symbolic_instance), ks,
+                                   restriction=self.restriction, cache_dir=ctx.cache("symbolic"), seed=ctx.seed,
+                                   name=f"{self.describe()} [symbolic, {self.symbolic_instance}, key set {ks}]")
+                    for ks in self.key_sets]
         for ks in self.key_sets:
             inst = preset(self.symbolic_instance, key_set=ks)
-            g = torch.Generator().manual_seed(ctx.seed)
-            Phi = 2 * (2 * torch.rand(inst.P, inst.F, dtype=DTYPE, generator=g) - 1)
-            Ups = 2 * (2 * torch.rand(inst.P, inst.P, dtype=DTYPE, generator=g) - 1)
-            results.append(timed(self.point_result, lemma, ctx, [(Case(inst, Phi, Ups), "random span Q")],
+            results.append(timed(self.point_result, lemma, ctx, [(random_span_case(inst, ctx.seed), "random span Q")],
                                  f"{self.symbolic_instance} at a random span Q, key set {ks}"))
+        results.append(timed(self.large_result, lemma, ctx))
         results.append(timed(self.hypothesis_result, lemma, ctx))
         if self.checkpoints:
             results.append(timed(lambda: self.point_result(lemma, ctx, checkpoint_cases(ctx),
                                                            "checkpoints of trained transformers")))
         return results
 
+    def large_result(self, lemma: Lemma, ctx: CheckContext) -> CheckResult:
+        """The large instance (:data:`LARGE_INSTANCE`) at a random span Q in each key set,
+        on a Monte Carlo batch of :data:`LARGE_EVENTS` events seeded by ctx.seed."""
+        label, make = LARGE_INSTANCE
+        cases = [(random_span_case(make().with_options(key_set=ks), ctx.seed), f"random span Q, key set {ks}")
+                 for ks in self.key_sets]
+        return self.point_result(lemma, ctx, cases, f"{label}, {LARGE_EVENTS} Monte Carlo events",
+                                 batch=lambda inst: sample_batch(inst, LARGE_EVENTS,
+                                                                 torch.Generator().manual_seed(ctx.seed)))
+
     def hypothesis_result(self, lemma: Lemma, ctx: CheckContext) -> CheckResult:
         """Cases drawn by Hypothesis within the lemma's assumptions (seeded by ctx.seed)."""
         assumptions = self.assumptions_for(lemma)
-        found = search_cases(satisfying(assumptions, **self.draw), self.evaluate_case, ctx.budget.examples, ctx.seed,
-                             explicit_cases(assumptions) if self.explicit else ())
-        return self.result(lemma, ctx, found, scope=f"within {[a_.name for a_ in assumptions]}", kind="numeric",
-                           name=f"{self.describe()} [numeric, Hypothesis cases]")
+        seen: list[Instance] = []
 
-    def point_result(self, lemma: Lemma, ctx: CheckContext, cases: list[tuple[Case, str]], where: str) -> CheckResult:
-        """One numeric CheckResult over fixed points: the worst entry over all of them."""
+        def evaluate(case: Case) -> Outcome:
+            seen.append(case.instance)
+            return self.evaluate_case(case)
+
+        found = search_cases(satisfying(assumptions, **self.draw), evaluate, ctx.budget.examples, ctx.seed,
+                             explicit_cases(assumptions) if self.explicit else ())
+        result = self.result(lemma, ctx, found, scope=f"within {[a_.name for a_ in assumptions]}", kind="numeric",
+                             name=f"{self.describe()} [numeric, Hypothesis cases]")
+        result.evidence["scope"] = {**sampled_scope(seen, "Hypothesis cases, exact expectation"),
+                                    "assumptions": [a_.name for a_ in assumptions]}
+        return result
+
+    def point_result(self, lemma: Lemma, ctx: CheckContext, cases: list[tuple[Case, str]], where: str,
+                     batch=None) -> CheckResult:
+        """One numeric CheckResult over fixed points: the worst entry over all of them
+        (``batch``: instance -> Batch; the exact batch without it)."""
         from proofcheck.engine.counterexamples import save_counterexample
 
         name = f"{self.describe()} [numeric, {where}]"
         worst, worst_case, entries = None, None, 0
         for case, label in cases:
-            out = self.evaluate_case(case)
+            if batch is None:
+                out = self.evaluate_case(case)
+            else:
+                out = judge(self.legs(case.instance, case.Phi, case.Ups, batch(case.instance), Q=case_q(case)),
+                            self.coordinate, case.instance)
             entries += out.points
             out.worst["point"] = label
             if worst is None or out.margin < worst.margin:
                 worst, worst_case = out, case
+        how = "exact expectation" if batch is None else f"{LARGE_EVENTS} Monte Carlo events per point"
         evidence = {"points": len(cases), "entries_compared": entries, "worst": worst.worst,
-                    "points_checked": [label for _, label in cases]}
+                    "points_checked": [label for _, label in cases],
+                    "scope": sampled_scope([c.instance for c, _ in cases], f"fixed points, {how}")}
         if not worst.holds:
             cx = save_counterexample(lemma, self, worst_case, worst, ctx, where)
             return CheckResult("numeric", name, Verdict.REFUTED,
@@ -255,6 +275,23 @@ class GradientIdentity(CaseClaim):
                            f"{worst.worst['abs_error_vs_autograd']:.3g}, {worst.worst['error_over_tolerance']:.3g}x "
                            "the tolerance", evidence=evidence, tolerance=self.tolerance(), margin=worst.margin,
                            seed=ctx.seed)
+
+
+def random_span_case(inst: Instance, seed: int) -> Case:
+    """A seeded point (Phi, Ups) with entries in [-2, 2]: a random Q in the LEM-G2 span."""
+    g = torch.Generator().manual_seed(seed)
+    Phi = 2 * (2 * torch.rand(inst.P, inst.F, dtype=DTYPE, generator=g) - 1)
+    Ups = 2 * (2 * torch.rand(inst.P, inst.P, dtype=DTYPE, generator=g) - 1)
+    return Case(inst, Phi, Ups)
+
+
+def sampled_scope(instances: list[Instance], sampled: str) -> dict:
+    """What a numeric result compared (``evidence["scope"]``, read by
+    :func:`proofcheck.verdict.scope_line`): the largest N of a cluster, every N and key
+    set met, and the number of cases."""
+    counts = sorted({n for inst in instances for n in inst.N})
+    return {"sampled": sampled, "areas": max(counts, default=0), "area_counts": counts,
+            "key_sets": sorted({inst.key_set for inst in instances}), "cases": len(instances)}
 
 
 def timed(fn, *args) -> CheckResult:

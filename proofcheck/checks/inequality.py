@@ -3,11 +3,16 @@ bound statements: LEM-G5 >= 0, LEM-G6's sufficient condition, LEM-G7's bound).
 
 A :class:`PointwiseInequality` is a relation ``lhs >= rhs`` (or ``<=``) between
 SymPy expressions in the event vocabulary of :mod:`proofcheck.lang.symbols`,
-optionally under a ``condition`` (an implication).  It is evaluated on every
-(event, masked query p[, area j][, key q]) of the exact batch at cases drawn by
-Hypothesis inside the lemma's assumptions, steered to the smallest margin.  A
-cheap symbolic proof is attempted first and reported PROVED only when SymPy
-actually decides it.
+optionally under a ``condition`` (an implication).  Four legs judge it
+(docs/lemma-format.md#decisions): a cheap SymPy proof (PROVED only when SymPy
+actually decides it, for every N); the exact decision per N with z3
+(:mod:`proofcheck.engine.decide_leg`: PROVED with its scope, or REFUTED with an
+exact counterexample realized in the model and confirmed by torch); direct
+sampling of the event symbols on the domain for N <= 8
+(:mod:`proofcheck.engine.decide_sample`); and the evaluation on every (event,
+masked query p[, area j][, key q]) of the exact batch at model instances drawn
+by Hypothesis inside the lemma's assumptions, steered to the smallest margin.
+z > 0 is used by the proofs only where the lemma assumes ``z_positive``.
 
 An :class:`ExpectedInequality` relates expectations ``Expect(expr)`` =
 E[1_k 1{p in M} c(M) expr] (c the loss normalisation factor, 1 by default) and
@@ -25,6 +30,7 @@ import sympy as sp
 import torch
 
 from proofcheck.engine.caseclaim import CaseClaim
+from proofcheck.engine.decide_leg import decision_check, sampling_check
 from proofcheck.engine.search import Outcome
 from proofcheck.lang.cases import Case
 from proofcheck.setting.coords import events, grad_coords
@@ -33,40 +39,12 @@ from proofcheck.setting.instance import DTYPE
 from proofcheck.context import CheckContext
 from proofcheck.lang.lemma import Lemma
 from proofcheck.setting.sampling import exact_batch
-from proofcheck.lang.symbols import VOCABULARY, A, A0, a, attn_q, j, u_q
+from proofcheck.lang.symbols import VOCABULARY, A, A0, a, attn_q, j, u_q, z
 from proofcheck.verdict import CheckResult, Verdict
 from proofcheck.tolerance import EPS
 from proofcheck.lang.symbols import A_loc_max, ascent_phi, z2_max
 from proofcheck.engine.evaluate import EventView, Evaluator, entry_domain, evaluate, uses_j, uses_keys
 from proofcheck.lang.relations import Expect, _op, relation
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- numeric evaluation of vocabulary expressions ---------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # -- symbolic proof attempt ------------------------------------------------------------------
@@ -80,19 +58,23 @@ def _unit_interval(t):
     return s / (1 + s)
 
 
-def prove_nonnegative(expr) -> bool:
-    """True only when SymPy decides ``expr >= 0`` for all z > 0 and all masses in
-    [0, 1] (LIBRARY-FACTS: the assumptions system is sound but incomplete, so
-    False means "not proved", never "false")."""
+def prove_nonnegative(expr, z_positive: bool = False) -> bool:
+    """True only when SymPy decides ``expr >= 0`` for all masses in [0, 1] and all
+    real z, or all z > 0 with ``z_positive`` (the lemma's assumption, DEF-DATA
+    item 4: the vocabulary's z is only real, so z > 0 is used exactly where it
+    is assumed).  LIBRARY-FACTS: the assumptions system is sound but incomplete,
+    so False means "not proved", never "false"."""
     expr = sp.sympify(expr)
     reps = {}
     for s in expr.atoms(sp.Sum):
-        if prove_nonnegative(s.function):
+        if prove_nonnegative(s.function, z_positive):
             reps[s] = sp.Dummy("sum", nonnegative=True)
     expr = expr.xreplace(reps)
     reps = {t: _unit_interval(t) for t in expr.atoms(sp.Indexed) if t.base == A}
     reps.update({t: _unit_interval(t) for t in expr.atoms(sp.KroneckerDelta)})
     reps.update({t: _unit_interval(t) for t in (A0, A_loc_max, attn_q, u_q) if t in expr.free_symbols})
+    if z_positive:
+        reps.update({t: sp.Dummy(f"z_{t.indices[0]}", positive=True) for t in expr.atoms(sp.Indexed) if t.base == z})
     expr = expr.xreplace(reps)
     if expr.atoms(sp.Sum):
         return False
@@ -150,11 +132,17 @@ class PointwiseInequality(CaseClaim):
                                  "error to its result, so the computed lhs - rhs is within n * eps times its "
                                  "magnitude (the same expression with every term made positive) of the exact one"}
 
-    def prove(self) -> str | None:
-        """A one-line proof when SymPy decides the claim, else None."""
+    def z_positive(self, lemma: Lemma) -> bool:
+        """Whether the lemma or the claim assumes z > 0 (DEF-DATA item 4)."""
+        return any(x.name == "z_positive" for x in self.assumptions_for(lemma))
+
+    def prove(self, z_positive: bool = False) -> str | None:
+        """A one-line proof when SymPy decides the claim (using z > 0 only with ``z_positive``), else None."""
         d = self.difference()
+        zs = "z > 0" if z_positive else "real z"
         if self.condition is None:
-            return "SymPy decides lhs - rhs >= 0 for z > 0, masses in [0, 1]" if prove_nonnegative(d) else None
+            return f"SymPy decides lhs - rhs >= 0 for {zs}, masses in [0, 1]" if prove_nonnegative(d, z_positive) \
+                else None
         conjuncts = self.condition.args if isinstance(self.condition, sp.And) else (self.condition,)
         for c in conjuncts:
             if not isinstance(c, (sp.GreaterThan, sp.LessThan)):
@@ -164,8 +152,8 @@ class PointwiseInequality(CaseClaim):
             num, den = sp.fraction(sp.together(ratio))
             if den.free_symbols or not den.is_positive:
                 continue
-            if sp.expand(d - ratio * g) == 0 and prove_nonnegative(ratio):
-                return f"lhs - rhs = ({ratio}) * (condition slack), and SymPy decides the factor is >= 0"
+            if sp.expand(d - ratio * g) == 0 and prove_nonnegative(ratio, z_positive):
+                return f"lhs - rhs = ({ratio}) * (condition slack), and SymPy decides the factor is >= 0 ({zs})"
         return None
 
     def evaluate_case(self, case: Case) -> Outcome:
@@ -190,14 +178,16 @@ class PointwiseInequality(CaseClaim):
             return Outcome(True, math.inf, math.inf, 0)
         tol = self.tolerance_factor(P) * EPS * mag
         margin = torch.where(dom, diff, torch.full_like(diff, math.inf))
-        relative = torch.where(dom, diff / (mag + 1e-300), torch.full_like(diff, math.inf))
+        lhs, _ = evaluate(self.lhs, view, J, Kq)
+        rhs, _ = evaluate(self.rhs, view, J, Kq)
+        # an entry where both sides are exactly 0 carries no signal for the search's target
+        signal = dom & ((lhs != 0) | (rhs != 0)) & (mag > 0)
+        relative = torch.where(signal, diff / mag.clamp(min=1e-300), torch.full_like(diff, math.inf))
         violated = dom & (diff < -tol)
         # the worst entry: a violated one if any, else the smallest relative margin
         score = torch.where(violated, margin - 1e300, relative)
         flat = int(score.argmin())
         e, jj, qq = (int(x) for x in torch.unravel_index(torch.tensor(flat), diff.shape))
-        lhs, _ = evaluate(self.lhs, view, J, Kq)
-        rhs, _ = evaluate(self.rhs, view, J, Kq)
         n = int(view.n[e])
         worst = {"cluster": int(view.cluster[e]) + 1, "query": int(view.query[e]), "target_area": int(view.a[e]) + 1,
                  "j": jj + 1 if J > 1 else None, "key": qq if Kq > 1 else None,
@@ -209,17 +199,24 @@ class PointwiseInequality(CaseClaim):
         return Outcome(not bool(violated.any()), float(margin.min()), float(relative.min()), n_points, worst)
 
     def check(self, lemma: Lemma, ctx: CheckContext) -> list[CheckResult]:
-        proof = self.prove()
+        """Four legs: the SymPy proof (all N, when it decides), the exact decision
+        per N (PROVED with its scope, or REFUTED realized in the model), direct
+        sampling of the event symbols (N <= 8), and the search over model
+        instances (docs/lemma-format.md#decisions)."""
+        zpos = self.z_positive(lemma)
+        proof = self.prove(zpos)
+        legs = [decision_check(self, lemma, ctx, zpos), sampling_check(self, lemma, ctx, zpos)]
         numeric = super().check(lemma, ctx)
         for r in numeric:
             r.evidence["symbolic"] = proof or "not proved (SymPy did not decide it; numeric evidence only)"
         if proof is None:
-            return numeric
+            return [*legs, *numeric]
         proved = CheckResult(self.kind, f"{self.describe()} [symbolic]", Verdict.PROVED, f"{self.label}: {proof}",
-                             evidence={"difference": str(self.difference()),
+                             evidence={"difference": str(self.difference()), "scope": {"areas": "all", "z": (
+                                 "positive" if zpos else "free"), "masks": "all", "area_sizes": "all"},
                                        "condition": None if self.condition is None else str(self.condition)},
                              seed=ctx.seed)
-        return [proved, *numeric]
+        return [proved, *legs, *numeric]
 
 
 # -- expectation-level claims -----------------------------------------------------------------

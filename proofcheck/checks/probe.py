@@ -44,12 +44,6 @@ from proofcheck.setting.trajcache import cached_train
 from proofcheck.tolerance import EPS
 
 
-
-
-
-
-
-
 class AssumptionProbe(Claim):
     """Probe ``claim`` outside each of the lemma's assumptions that can be
     violated (or only those in ``names``)."""
@@ -235,5 +229,3 @@ class TrajectoryProbe(Claim):
                                    counterexample=cex, seed=ctx.seed, timing_s=time.perf_counter() - t0,
                                    affects_verdict=a is None))
         return out
-
-

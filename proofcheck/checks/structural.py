@@ -36,9 +36,6 @@ from proofcheck.tolerance import EPS
 from proofcheck.setting.trainer import TrainConfig, coords_at, train
 
 
-
-
-
 def _loss_and_grad_q(Q: torch.Tensor, inst: Instance, batch) -> tuple[float, torch.Tensor]:
     Q = Q.detach().requires_grad_(True)
     loss = forward_loss(Q, inst, batch)
@@ -163,7 +160,6 @@ class RowDecoupling(StructuralClaim):
 # -- LEM-G9 --------------------------------------------------------------------------------------
 
 
-
 class GradientEquivariance(StructuralClaim):
     """[D] LEM-G9: for an automorphism sigma of the instance, grad L(sigma x) = sigma grad L(x)
     (autograd in coordinates, at arbitrary points)."""
@@ -259,21 +255,3 @@ class SymmetryPreserved(StructuralClaim):
                 dev, worst = d, {**w, "step": t, "deviation": d}
         worst.update(tolerance=tol, pairs=self.pairs, steps=self.steps, eta=self.eta)
         return Outcome(dev <= tol, tol - dev, (tol - dev) / tol, len(path), worst)
-
-
-# -- LEM-G10 and LEM-G12: expectations over binomial counts of visible patches ----------------------
-
-
-
-
-
-
-
-
-
-# -- LEM-G11 -------------------------------------------------------------------------------------
-
-
-
-
-

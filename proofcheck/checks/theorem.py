@@ -299,5 +299,3 @@ class ScalingStudy(TrajectoryClaim):
 
     def evaluate(self, lemma, traj, run, ctx):
         return AreaWide(self.runs, self.eps, self.fraction).evaluate(lemma, traj, run, replace(ctx, plot_dir=None))
-
-

@@ -31,13 +31,6 @@ from proofcheck.engine.trajclaim import TrajectoryClaim, _plot_name
 from proofcheck.tolerance import EPS
 
 
-
-
-
-
-
-
-
 # -- LEM-G5 along training -------------------------------------------------------------------
 
 @dataclass
@@ -260,39 +253,3 @@ class SymmetryAlongTraining(TrajectoryClaim):
         return self.result(lemma, run, Verdict.REFUTED, f"symmetry sigma={where['sigma']} breaks by {worst:.3g} at "
                            f"step {where['step']}", evidence=evidence, tolerance=tol, counterexample=where,
                            margin=atol - worst)
-
-
-# -- THM-MAIN-v1 ------------------------------------------------------------------------------
-
-
-
-
-
-# -- THM-MAE-v3 phases -----------------------------------------------------------------------
-
-
-
-
-
-# -- diversity --------------------------------------------------------------------------------
-
-
-
-# -- scaling study ----------------------------------------------------------------------------
-
-
-
-# -- assumption probing -----------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-# -- the runs the built-in trajectory lemmas share (one cache entry each) ----------------------
-
-
-

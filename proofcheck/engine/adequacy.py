@@ -8,9 +8,10 @@ real lemma (:func:`proofcheck.engine.session.run_lemma` on a copy of the lemma h
 only the mutated claim).  Each mutant ends in one of:
 
 - ``refuted``: the checker rejected it (the goal);
-- ``equivalent``: SymPy shows it equals the original statement, or SymPy
-  *proves* the mutated statement (a weakened inequality can stay true), so it
-  is not a wrong lemma and is not expected to be refuted;
+- ``equivalent``: SymPy shows it equals the original statement, or a check
+  *proves* the mutated statement (SymPy, or the exact decision within its
+  scope: a weakened inequality can stay true) -- a certificate, never a
+  failure to refute -- so it is not a wrong lemma and is not expected to be refuted;
 - ``survived``: neither: a wrong lemma the checker let through.
 
 The mutation score of a lemma is refuted / (mutants - equivalent).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Callable
 
 import sympy as sp
 
@@ -43,6 +45,8 @@ class MutantOutcome:
     outcome: str          # refuted | equivalent | survived
     verdict: str
     reason: str = ""
+    #: the mutated statement's srepr: what known survivors are keyed by (a label names a family, not a mutant)
+    mutant: str = ""
 
 
 @dataclass
@@ -83,10 +87,11 @@ def mutable(lemma: Lemma) -> bool:
     return any(c.expression is not None for c in lemma.claims)
 
 
-def claim_mutants(claim: Claim, one_per_family: bool = False) -> list[tuple[str, Claim, bool]]:
+def claim_mutants(claim: Claim, one_per_family: bool = False) -> list[tuple[str, Claim, Callable[[], bool]]]:
     """(label, mutated claim, equivalent-by-SymPy) for one claim; empty when the
     claim has no SymPy expression.  ``one_per_family`` keeps the first mutant
-    of each family (the CI-sized suite)."""
+    of each family (the CI-sized suite).  The third item is a function: SymPy's
+    equivalence test is slow, and a sweep task runs one mutant of the list."""
     if claim.expression is None:
         return []
     rel = claim.expression if isinstance(claim.expression, sp.Rel) else None
@@ -99,37 +104,51 @@ def claim_mutants(claim: Claim, one_per_family: bool = False) -> list[tuple[str,
             continue
         seen.add(fam)
         new_expr = type(rel)(m, 0, evaluate=False) if rel is not None else m
-        try:
-            same = equivalent(base, m, restriction)
-        except (TypeError, ValueError, RecursionError):  # SymPy could not decide: the check alone decides
-            same = False
-        out.append((label, claim.mutated(new_expr), same))
+        out.append((label, claim.mutated(new_expr), lambda m=m: _equivalent(base, m, restriction)))
     if rel is not None:
-        out.append(("relation reversed", claim.mutated(_reversed(rel)), False))
+        out.append(("relation reversed", claim.mutated(_reversed(rel)), lambda: False))
     return out
+
+
+def _equivalent(base: sp.Expr, mutant: sp.Expr, restriction) -> bool:
+    try:
+        return equivalent(base, mutant, restriction)
+    except (TypeError, ValueError, RecursionError):  # SymPy could not decide: the check alone decides
+        return False
+
+
+def judge_mutant(lemma: Lemma, claim: Claim, label: str, mutant: Claim, same: bool, seed: int = 0,
+                 budgets: tuple[Budget, ...] = ESCALATION, cache_dir=None) -> MutantOutcome:
+    """Run one mutant of ``claim`` through the checker, escalating through
+    ``budgets`` until it is refuted or proved: the unit of the mutation sweep
+    (:mod:`proofcheck.engine.sweep`) and of :func:`mutate_lemma` alike."""
+    planted = dataclasses.replace(lemma, claims=[mutant], expect=None, expect_reason="")
+    for budget in budgets:
+        result = Session(budget, seed, report_dir=cache_dir, plots=False).run_lemma(planted)
+        v = result.verdict
+        # equivalent only with a certificate: a PROVED check of the mutant (SymPy, or the exact decision
+        # within its scope), never a failure to refute it
+        cert = next((c for c in result.checks if c.verdict is Verdict.PROVED and c.affects_verdict), None)
+        if v is Verdict.REFUTED or cert is not None or same:
+            break
+    if v is Verdict.REFUTED:
+        outcome, reason = "refuted", ""
+    elif same:
+        outcome, reason = "equivalent", "SymPy: the mutant equals the original on every event shape"
+    elif cert is not None:
+        outcome, reason = "equivalent", f"certificate: {cert.name}: {cert.summary}"
+    else:
+        outcome, reason = "survived", f"checker said {v.value}"
+    return MutantOutcome(lemma.id, claim.describe(), label, family(label) if label != "relation reversed"
+                         else "reverse", outcome, v.value, reason,
+                         sp.srepr(mutant.expression) if mutant.expression is not None else label)
 
 
 def mutate_lemma(lemma: Lemma, seed: int = 0, one_per_family: bool = False,
                  budgets: tuple[Budget, ...] = ESCALATION, cache_dir=None) -> Score:
-    """Run every mutant of every mutable claim of ``lemma`` through the checker,
-    escalating through ``budgets`` until it is refuted or proved."""
+    """Run every mutant of every mutable claim of ``lemma`` through the checker."""
     score = Score(lemma.id)
     for claim in lemma.claims:
         for label, mutant, same in claim_mutants(claim, one_per_family):
-            planted = dataclasses.replace(lemma, claims=[mutant], expect=None, expect_reason="")
-            for budget in budgets:
-                v = Session(budget, seed, report_dir=cache_dir, plots=False).run_lemma(planted).verdict
-                if v in (Verdict.REFUTED, Verdict.PROVED) or same:
-                    break
-            if v is Verdict.REFUTED:
-                outcome, reason = "refuted", ""
-            elif same:
-                outcome, reason = "equivalent", "SymPy: the mutant equals the original on every event shape"
-            elif v is Verdict.PROVED:
-                outcome, reason = "equivalent", "SymPy proves the mutated statement: it is still true"
-            else:
-                outcome, reason = "survived", f"checker said {v.value}"
-            score.outcomes.append(MutantOutcome(lemma.id, claim.describe(), label, family(label)
-                                                if label != "relation reversed" else "reverse",
-                                                outcome, v.value, reason))
+            score.outcomes.append(judge_mutant(lemma, claim, label, mutant, same(), seed, budgets, cache_dir))
     return score

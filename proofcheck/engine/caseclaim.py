@@ -88,5 +88,3 @@ class StructuralClaim(CaseClaim):
         self.label = label
         self.assumes = tuple(assumes)
         self.draw = dict(draw or {})
-
-

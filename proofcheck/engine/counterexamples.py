@@ -55,5 +55,3 @@ def replay(record: str | Path | dict, claim: Claim | None = None) -> Outcome:
         if record["claim_path"][1:] == ["claim"]:
             claim = claim.claim
     return claim.evaluate_case(case_from_dict(record["case"]))
-
-

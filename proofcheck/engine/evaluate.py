@@ -283,5 +283,3 @@ def compiled(closed_form, n_areas: int, subs: tuple):
 
 def _call(fn, args, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(fn(*args), dtype=DTYPE).expand_as(like)
-
-

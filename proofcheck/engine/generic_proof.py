@@ -16,9 +16,12 @@ import itertools
 import random
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import sympy as sp
 
+from proofcheck.engine import resultcache
+from proofcheck.verdict import CheckResult, Verdict
 
 from proofcheck.engine.generic_event import (A, COORDINATES, GenericProof, KEY_SETS, N, _DISCONTINUOUS, _Event, _S2o,
                                              _Unsupported, _Vocabulary, _Zo, _bound_symbols, _check_vocabulary,
@@ -351,3 +354,76 @@ def prove_all_areas(closed_form, coordinate: str, key_set="both", restriction=No
     proved, areas, d, cases, cx, zscope, detail = _prove(closed, coordinate, ks, restr, int(n_max_fallback), seed)
     scope = {"areas": areas, "area_sizes": "all", "masks": "all", "key_sets": list(ks), "z": zscope}
     return GenericProof(proved, scope, d, list(cases), copy.deepcopy(cx), time.perf_counter() - t0, detail)
+
+
+# -- the symbolic leg of a GradientIdentity ------------------------------------------------
+
+#: bump when the meaning of a cached generic proof changes
+CACHE_VERSION = 1
+
+
+def _exact(x):
+    """JSON form of a counterexample: exact rationals as 'p/q' strings, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _exact(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_exact(v) for v in x]
+    return sp.sstr(x) if isinstance(x, sp.Basic) else x
+
+
+def all_areas_result(closed_form, coordinate: str, key_set: str, restriction=None, *, cache_dir: Path | None = None,
+                     seed: int = 0, name: str = "", n_max_fallback: int = 6) -> CheckResult:
+    """The every-N symbolic leg (SPEC §8, docs/generic-event.md) as a CheckResult of kind
+    "symbolic": PROVED with ``evidence["scope"]`` exactly as :func:`prove_all_areas`
+    states it, REFUTED with its exact rational counterexample, INCONCLUSIVE with its
+    reason.  The proof is stored under ``cache_dir`` (one entry per statement, key set,
+    fallback bound, seed and SymPy version), so a warm run does not redo it."""
+    t0 = time.perf_counter()
+    name = name or f"symbolic {coordinate} identity, every number of areas, key set {key_set}"
+    path = resultcache.entry(cache_dir, kind="all-areas", closed=sp.srepr(sp.sympify(closed_form)),
+                             restriction=sp.srepr(restriction) if restriction is not None else None,
+                             coordinate=coordinate, key_set=key_set, n_max=n_max_fallback, seed=seed,
+                             sympy=sp.__version__, version=CACHE_VERSION)
+    stored = resultcache.load(path)
+    if stored is None or "proved" not in stored:
+        try:
+            proof = prove_all_areas(closed_form, coordinate, key_set, restriction, n_max_fallback=n_max_fallback,
+                                    seed=seed)
+        except ValueError as exc:  # a restriction or coordinate the generic event cannot state
+            return CheckResult("symbolic", name, Verdict.INCONCLUSIVE, f"[{key_set}] {exc}",
+                               evidence={"scope": {"areas": 0, "area_sizes": [], "masks": "none",  # nothing covered
+                                                   "key_sets": [key_set], "z": "free symbols"}}, seed=seed,
+                               timing_s=time.perf_counter() - t0)
+        stored = {"proved": proof.proved, "scope": proof.scope, "degree_bound": proof.degree_bound,
+                  "cases_checked": proof.cases_checked, "counterexample": _exact(proof.counterexample),
+                  "detail": proof.detail, "prover_seconds": proof.seconds}
+        resultcache.store(path, stored)
+        cached = False
+    else:
+        cached = True
+    evidence = {"scope": stored["scope"], "degree_bound": stored["degree_bound"],
+                "cases_checked": stored["cases_checked"], "detail": stored["detail"],
+                "prover_seconds": stored["prover_seconds"], "cached": cached, "coordinate": coordinate,
+                "closed_form": sp.sstr(closed_form), "method": "generic event (docs/generic-event.md): every area "
+                "size and mask through aggregates, every N by the counting argument or the bounded fallback"}
+    scope = stored["scope"]
+    areas = "every number of areas" if scope["areas"] == "all" else f"N <= {scope['areas']}"
+    if scope["z"] == "positive":
+        areas += " (z > 0 only)"
+    if stored["proved"] is True:
+        return CheckResult("symbolic", name, Verdict.PROVED,
+                           f"[{key_set}] proved for {areas}, every area size and mask ({stored['detail']})",
+                           evidence=evidence, seed=seed, timing_s=time.perf_counter() - t0)
+    cx = stored["counterexample"] and {**stored["counterexample"], "replay": (
+        "prove_all_areas(closed form, coordinate, key_set, restriction, seed=seed) in "
+        "proofcheck.engine.generic_proof finds it again; at these masses the two values differ exactly")}
+    if stored["proved"] is False and cx is not None:
+        x = "j" if "j" in cx else "b"
+        where = f"N={cx['N']}, a={cx['a']}, {x}={cx[x]}" + (f", u_q={cx['u_q']}" if "u_q" in cx else "")
+        return CheckResult("symbolic", name, Verdict.REFUTED,
+                           f"[{key_set}] closed form differs from -dl/d({coordinate}) at {where}: derivative "
+                           f"{float(sp.sympify(cx['derivative'])):.6g} vs closed form "
+                           f"{float(sp.sympify(cx['closed_form'])):.6g} at exact rational z and masses",
+                           evidence=evidence, counterexample=cx, seed=seed, timing_s=time.perf_counter() - t0)
+    return CheckResult("symbolic", name, Verdict.INCONCLUSIVE, f"[{key_set}] not decided: {stored['detail']}",
+                       evidence=evidence, seed=seed, timing_s=time.perf_counter() - t0)

@@ -272,5 +272,3 @@ def entry_name(coordinate: str, inst: Instance, p: int, c: int) -> str:
     if inst.basis == "aligned" and inst.skew == 0:
         what = f" (e_{c})" if c < inst.P else (f" ({inst.feature_name(c - inst.P)})" if c < inst.P + inst.F else "")
     return f"p={p}, Q column {c}{what}"
-
-

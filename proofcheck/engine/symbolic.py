@@ -359,7 +359,11 @@ def prove_identity(closed_form, coordinate: str, inst: Instance, key_set: str, *
     inst = inst.with_options(key_set=key_set)
     base = {"instance": inst.name, "key_set": key_set, "coordinate": coordinate,
             "closed_form": sp.sstr(closed_form),
-            "restriction": sp.sstr(restriction) if restriction is not None else None, "sympy": sp.__version__}
+            "restriction": sp.sstr(restriction) if restriction is not None else None, "sympy": sp.__version__,
+            # what a PROVED here covers: this instance's events only (verdict.scope_line words it)
+            "scope": {"areas": inst.N_max, "area_counts": sorted(set(inst.N)), "instance": inst.name,
+                      "area_sizes": sorted({len(ar) for c in inst.clusters for ar in c.areas}), "masks": "all",
+                      "key_sets": [key_set], "z": "free symbols"}}
     problem = vocabulary_problem(closed_form, coordinate)
     if problem is None and not (inst.basis == "aligned" and inst.skew == 0):
         problem = "the symbolic leg builds basis-aligned orthonormal instances; this instance is not one"

@@ -76,5 +76,3 @@ class TrajectoryClaim(Claim):
 
 def _plot_name(ctx: CheckContext, run: Run, what: str) -> str:
     return f"{ctx.lemma_id or 'lemma'}-{run.instance.name}-{what}.png"
-
-

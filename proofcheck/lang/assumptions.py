@@ -33,9 +33,10 @@ from proofcheck.setting.sampling import exact_batch
 from proofcheck.setting.symmetry import automorphisms
 
 #: keyword arguments of :func:`proofcheck.lang.cases.instances` every search starts from:
-#: instances small enough for exact enumeration (at most 2**5 * 16 events)
-DEFAULT_INSTANCE_KWARGS = dict(min_P=2, max_P=5, max_clusters=2, max_areas=3, z_lower=0.25, z_upper=2.0,
-                               gamma=(0.1, 0.9), max_support=2)
+#: up to six areas per cluster (statements true only for N <= 3 must meet bigger clusters), yet small enough
+#: for exact enumeration: at most 2**7 masks x 8 z tuples x 2 clusters = 2048 events
+DEFAULT_INSTANCE_KWARGS = dict(min_P=2, max_P=7, max_clusters=2, max_areas=6, z_lower=0.25, z_upper=2.0,
+                               gamma=(0.1, 0.9), max_support=2, max_z_tuples=8)
 
 
 # -- cases off the LEM-G2 span ---------------------------------------------------------
@@ -351,9 +352,6 @@ small_local_masses = _make(
 # -- symmetric_instance (LEM-G9) ------------------------------------------------------------------
 
 
-
-
-
 @st.composite
 def twin_instances(draw, **kwargs) -> Instance:
     """Instances with a twin: a position P that lies in the area of position 0 in
@@ -387,20 +385,3 @@ def by_name(*names: str) -> list[CaseAssumption]:
     if unknown:
         raise UsageError(f"unknown assumption(s) {unknown}; known: {sorted(LIBRARY)}")
     return [LIBRARY[n] for n in names]
-
-
-# -- the search: Hypothesis over cases, steered to the smallest margin ----------------------------
-
-
-
-
-
-
-
-
-
-
-
-# -- the base class of case-based check kinds ------------------------------------------------------
-
-

@@ -44,18 +44,27 @@ def z_laws(draw, lower: float = 0.25, upper: float = 2.0, max_support: int = 2) 
 
 @st.composite
 def partitions(draw, P: int, max_areas: int | None = None) -> tuple[tuple[int, ...], ...]:
-    """A partition of [P] into non-empty areas."""
+    """A partition of [P] into exactly n non-empty areas, n drawn first (so that many
+    areas are as likely as few), sizes as they fall: n positions seed the areas and
+    the others join any of them."""
     n = draw(st.integers(1, min(P, max_areas or P)))
-    labels = draw(st.lists(st.integers(0, n - 1), min_size=P, max_size=P))
-    used = sorted(set(labels))
-    return tuple(tuple(p for p in range(P) if labels[p] == lab) for lab in used)
+    order = draw(st.permutations(range(P)))
+    labels = list(range(n)) + draw(st.lists(st.integers(0, n - 1), min_size=P - n, max_size=P - n))
+    return tuple(tuple(sorted(p for p, lab in zip(order, labels) if lab == area)) for area in range(n))
 
 
 @st.composite
-def instances(draw, min_P: int = 2, max_P: int = 5, max_clusters: int = 2, max_areas: int = 3,
+def instances(draw, min_P: int = 2, max_P: int = 7, max_clusters: int = 2, max_areas: int = 6,
               key_sets=("B", "A"), z_lower: float = 0.25, z_upper: float = 2.0, gamma=(0.1, 0.9),
-              max_support: int = 2, bases=("aligned", "rotated")) -> Instance:
-    """Small instances inside the usual assumptions (z > 0, orthonormal, gamma interior)."""
+              max_support: int = 2, bases=("aligned", "rotated"), max_z_tuples: int = 8) -> Instance:
+    """Small instances inside the usual assumptions (z > 0, orthonormal, gamma interior).
+
+    Up to ``max_areas`` areas per cluster, of sizes as they fall (unequal in general), so
+    that statements true only for N <= 3 meet clusters of four to six areas.  Exact
+    enumeration has 2^P x (z tuples) events per cluster: the z laws of a cluster draw
+    at most ``max_z_tuples`` joint values (a second support point only while the
+    product allows it), so a case has at most 2^max_P x max_z_tuples x max_clusters
+    events (2048 with the defaults)."""
     P = draw(st.integers(min_P, max_P))
     K = draw(st.integers(1, max_clusters))
     raw = draw(st.lists(st.floats(0.1, 1.0), min_size=K, max_size=K))
@@ -64,8 +73,11 @@ def instances(draw, min_P: int = 2, max_P: int = 5, max_clusters: int = 2, max_a
     clusters = []
     for k in range(K):
         part = draw(partitions(P, max_areas))
-        laws = tuple(draw(z_laws(z_lower, z_upper, max_support)) for _ in part)
-        clusters.append(Cluster(weights[k], part, laws))
+        laws, tuples = [], 1
+        for _ in part:
+            laws.append(draw(z_laws(z_lower, z_upper, max(1, min(max_support, max_z_tuples // tuples)))))
+            tuples *= len(laws[-1].values)
+        clusters.append(Cluster(weights[k], part, tuple(laws)))
     return Instance(P=P, clusters=tuple(clusters), gamma=draw(st.floats(*gamma)),
                     key_set=draw(st.sampled_from(key_sets)), basis=draw(st.sampled_from(bases)),
                     rotation_seed=draw(st.integers(0, 2**16)), name="drawn")

@@ -17,6 +17,9 @@ The sign and bound claims the lemma files build from them:
   z_1 A_1 max_i z_i^2 sum_{i >= 2} A_i.
 - LEM-G7 decrease [D] (derived here): if max_{i>=2} A_i <= (z_1^2 / max_i z_i^2) A_1
   the global FP correlation of a local query decreases pointwise.
+- LEM-G7-SPEC [R]: SPEC's "integrand ~ -z_1^3 A_1^2 (1 - A_1)" read as an equality under small local
+  masses: false (it drops -z_1 A_1 z_a^2 A_a (1 - A_a), a term of the same order); LEM-G7-CORRECTED [D]:
+  the integrand equals G7_CORRECTED exactly.
 - LEM-G7 rate [D]: the bound in expectation against the autograd gradient:
   |-dL/dPhi_{p -> v_{k,1}} - E[1_k 1_M (-z_1^3 A_1^2 (1 - A_1))]| <= E[1_k 1_M bound].
 
@@ -48,5 +51,9 @@ G7_ASCENT = G6_ASCENT.subs(j, 1)
 G7_MAIN = -z[1] ** 3 * A[1] ** 2 * (1 - A[1])
 #: the derived bound on G7_ASCENT - G7_MAIN (see the derivation above)
 G7_ERROR_BOUND = z[1] * A[1] * z2_max * sp.Sum(A[i], (i, 2, N))
+#: LEM-G7 with the term SPEC drops (docs/mathematics.md §5.1), an exact rewriting of G7_ASCENT for a != 1:
+#: -z_1 A_1 (z_1^2 A_1 (1 - A_1) + z_a^2 A_a (1 - A_a) - sum_{i != 1, a} z_i^2 A_i^2)
+G7_CORRECTED = -z[1] * A[1] * (z[1] ** 2 * A[1] * (1 - A[1]) + z[a] ** 2 * A[a] * (1 - A[a])
+                               - sp.Sum((1 - delta(i, a)) * (1 - delta(i, 1)) * z[i] ** 2 * A[i] ** 2, (i, 1, N)))
 #: LEM-G8: -dL/dUps_{p->q} integrand attn_q (1{q in U} z_b^2 (delta_ba - A_b) + R_p)
 G8_ASCENT = attn_q * (u_q * z[b] ** 2 * (delta(b, a) - A[b]) + R_p)

@@ -27,12 +27,6 @@ ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9.]+)+$")
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "lemmas"
 
 
-
-
-
-
-
-
 @dataclass(frozen=True)
 class Provenance:
     """Where a lemma comes from: SPEC item (e.g. "SPEC §8 LEM-G5"), provenance
@@ -165,21 +159,3 @@ def unknown_symbols(expr, vocabulary=None) -> list[str]:
     allowed = {str(v) for v in (symbols.VOCABULARY if vocabulary is None else vocabulary)}
     names = {str(s) for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
     return sorted(names - allowed)
-
-
-# -- loading and discovery -------------------------------------------------------------
-
-
-
-
-
-
-
-# -- running ----------------------------------------------------------------------
-
-
-
-
-
-
-

@@ -38,5 +38,3 @@ def _op(rel) -> str:
     if isinstance(rel, (sp.LessThan, sp.StrictLessThan)):
         return "<="
     raise UsageError(f"expected an inequality (>= or <=), got {rel!r}")
-
-

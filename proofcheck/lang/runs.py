@@ -25,5 +25,3 @@ def area_wide_runs() -> dict[str, list[Run]]:
         return Run(balanced(P), cfg, eval_samples=2048)
 
     return {QUICK: [run(8, 100), run(16, 60)], FULL: [run(8, 400), run(16, 400), run(32, 400)]}
-
-

@@ -21,7 +21,9 @@ this vocabulary; lemma files may use them or spell them out.
 """
 import sympy as sp
 
-z = sp.IndexedBase("z", positive=True)
+#: real, not positive: a proof may use z > 0 only where the lemma assumes ``z_positive``
+#: (DEF-DATA item 4), and the checks add it there (issue 10, item 9)
+z = sp.IndexedBase("z", real=True)
 A = sp.IndexedBase("A", nonnegative=True)
 A0 = sp.Symbol("A_0", nonnegative=True)
 N = sp.Symbol("N", integer=True, positive=True)
@@ -36,7 +38,7 @@ R_p = sp.Sum(z[i] ** 2 * A[i] ** 2, (i, 1, N)) - z[a] ** 2 * A[a]
 r2_p = z[a] ** 2 * (1 - A[a]) ** 2 + sp.Sum((1 - delta(i, a)) * z[i] ** 2 * A[i] ** 2, (i, 1, N))
 
 #: max_i z_i(X)^2 over the event's areas (for bounds such as LEM-G7's)
-z2_max = sp.Symbol("z2_max", positive=True)
+z2_max = sp.Symbol("z2_max", nonnegative=True)
 #: max_{i >= 2} A_{p,i}: the largest local mass (SPEC LEM-G7); 0 when N = 1
 A_loc_max = sp.Symbol("A_loc_max", nonnegative=True)
 #: -dL/dPhi_{p -> v_{k,j}} by autograd (expectation-level claims only)

@@ -37,5 +37,3 @@ class Run:
     def describe(self) -> dict:
         return {"instance": self.instance.to_dict(), "config": asdict(self.config), "eval_samples": self.eval_samples,
                 "label": self.label()}
-
-

@@ -55,5 +55,3 @@ def permute_coords(Phi: torch.Tensor, Ups: torch.Tensor, pi, tau, act_on_keys: b
     else:
         Ups2[pi_t] = Ups
     return Phi2, Ups2
-
-
