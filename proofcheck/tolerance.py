@@ -13,15 +13,18 @@ EPS = float(np.finfo(np.float64).eps)
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How far a compared value may be off, and why.  ``bounds`` are the named
-    numbers or formulas of the bound in the order given (``atol``, ``rtol``,
-    ``per_entry`` for a bound that differs per entry, ...); ``justification``
-    is the error model or the claim's own threshold they come from.  Every
-    CheckResult's tolerance passes through this type, so none is stated
-    without its reason."""
+    """How far a compared value may be off, and why: ``atol`` absolute,
+    ``rtol`` relative (numbers, or the formula of a bound that differs per
+    entry), ``justification`` the error model or the claim's own threshold
+    they come from.  ``parts`` keeps every named part of a tolerance given as a
+    dict (``per_entry``, ...), so its JSON is what the check wrote.  Every
+    CheckResult's tolerance passes through this type, so none is stated without
+    its reason."""
 
+    atol: object
     justification: str
-    bounds: tuple[tuple[str, object], ...] = ()
+    rtol: object = 0.0
+    parts: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.justification, str) or not self.justification.strip():
@@ -34,7 +37,9 @@ class Tolerance:
             return spec
         if not isinstance(spec, dict) or "justification" not in spec:
             raise ProofcheckError(f"a tolerance needs its justification, got {spec!r}")
-        return cls(spec["justification"], tuple((k, v) for k, v in spec.items() if k != "justification"))
+        parts = tuple((k, v) for k, v in spec.items() if k != "justification")
+        return cls(spec.get("atol"), spec["justification"], spec.get("rtol"), parts)
 
     def to_dict(self) -> dict:
-        return {**dict(self.bounds), "justification": self.justification}
+        parts = dict(self.parts) if self.parts else {"atol": self.atol, "rtol": self.rtol}
+        return {**parts, "justification": self.justification}

@@ -270,6 +270,7 @@ def sampling_check(claim, lemma, ctx, z_positive: bool) -> CheckResult:
 def _failing_point(claim, batch: PointBatch) -> DomainPoint:
     """The point of a failing batch where the claim fails (the first, if several)."""
     for p in resolve(claim.condition, batch.points):
-        if not claim.evaluate_view(stack([p]), p.n + 1).holds:
+        out = claim.evaluate_view(stack([p]), p.n + 1)
+        if not out.holds or math.isnan(out.margin):  # a NaN satisfies no claim (engine.search)
             return p
     raise AssertionError("a failing batch has no failing point")  # the batch's rows are evaluated independently
