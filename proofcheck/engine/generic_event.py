@@ -21,16 +21,9 @@ from functools import lru_cache
 import sympy as sp
 
 
-# -- the vocabulary, mirrored locally (matched to callers' symbols by name) ---------------
-
-z = sp.IndexedBase("z", real=True)  # free real scales: no proof may silently use z > 0
-A = sp.IndexedBase("A", nonnegative=True)
-A0 = sp.Symbol("A_0", nonnegative=True)
-N = sp.Symbol("N", integer=True, positive=True)
-i, j, a, b = sp.symbols("i j a b", integer=True, positive=True)
-attn_q = sp.Symbol("attn_q", nonnegative=True)
-u_q = sp.Symbol("u_q", nonnegative=True)
-delta = sp.KroneckerDelta
+# the lemma vocabulary (z free real: no proof may silently use z > 0); callers' symbols are
+# matched to it by name, so a closed form built with other assumptions on its symbols still applies
+from proofcheck.lang.symbols import A, A0, N, a, attn_q, b, i, j, u_q, z  # noqa: E402
 
 
 _BY_NAME = {"A_0": A0, "N": N, "i": i, "j": j, "a": a, "b": b, "attn_q": attn_q, "u_q": u_q}
