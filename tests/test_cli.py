@@ -279,6 +279,20 @@ def test_verify_table_fits_100_columns_with_one_line_per_lemma_off_a_terminal(tm
     assert table[3].endswith("…") and "a title far too long" in table[3]
 
 
+def test_list_fits_100_columns_with_one_line_per_lemma_off_a_terminal(tmp_path, user):
+    write_lemma(user, "long.py", lemma_id="USER-G5-LONG-TITLE", title="a title far too long for one line " * 6)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "proofcheck", "list", "--lemmas", "user"], cwd=tmp_path,
+                          env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    rows = [line for line in lines if line.startswith(("LEM-", "THM-", "USER-"))]
+    assert {"USER-G5", "USER-G5-LONG-TITLE", "LEM-G4", "THM-MAIN-v1"} <= {row.split()[0] for row in rows}
+    assert not any("far too long" in line for line in lines if line not in rows)   # the title did not wrap
+    assert next(row for row in rows if row.startswith("USER-G5-LONG-TITLE")).endswith("…")
+
+
 def test_lemma_files_that_raise_or_hang_at_import_are_one_line_each(tmp_path, user):
     (user / "raises.py").write_text("raise RuntimeError('planted failure at import')\n")
     (user / "hangs.py").write_text("import time\ntime.sleep(60)\n")

@@ -27,10 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from proofcheck import __version__
@@ -42,8 +40,8 @@ from proofcheck.lang.lemma import TAGS, Lemma
 from proofcheck.engine.discovery import discover
 from proofcheck.verdict import LemmaResult, Verdict
 from proofcheck.engine.session import Session, time_limit, warm_imports
-from proofcheck.surface.console import (consoles, error_line, print_problems, print_scopes, results_table,
-                                        verdict_line, verdict_text)
+from proofcheck.surface.console import (consoles, error_line, fitted_table, print_problems, print_scopes,
+                                        results_table, verdict_line, verdict_text)
 from proofcheck.surface.mathml import statement_mathml
 
 EXIT_OK, EXIT_REFUTED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -294,16 +292,12 @@ def cmd_list(args) -> int:
     out, _ = consoles()
     lemmas, errors = load_lemmas(args)
     last = report.last_verdicts(args.report_dir)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("lemma", "tag", "kinds", "last verdict", "title"):
-        table.add_column(name, no_wrap=name != "title", overflow="fold")
-    for lem in lemmas:
-        v = last.get(lem.id)
-        table.add_row(Text(lem.id), Text(f"[{lem.tag}]"), Text(", ".join(lem.kinds)), verdict_text(v) if v else "-",
-                      Text(lem.title))
-    out.print(table)
-    out.print(f"{len(lemmas)} lemma(s); tags: " + "; ".join(f"[{t}] {m}" for t, m in TAGS.items()),
-              soft_wrap=True, markup=False)
+    rows = [[Text(lem.id), Text(f"[{lem.tag}]"), Text(", ".join(lem.kinds)),
+             verdict_text(last[lem.id]) if lem.id in last else Text("-"), Text(lem.title)] for lem in lemmas]
+    out.print(fitted_table(("lemma", "tag", "kinds", "last verdict", "title"), rows, out, right_from=99))
+    out.print(f"{len(lemmas)} lemma(s); tags:", markup=False)
+    for tag, meaning in TAGS.items():
+        out.print(f"  [{tag}] {meaning}", soft_wrap=True, markup=False)
     return EXIT_INPUT if errors else EXIT_OK
 
 

@@ -56,10 +56,24 @@ def print_scopes(results: list[LemmaResult], out: Console) -> None:
             out.print(Text(f"{r.lemma_id}: {scope}"))
 
 
+def fitted_table(names: tuple[str, ...], rows: list[list[Text]], console: Console, right_from: int) -> Table:
+    """One line per row, whatever the console width: every column but the
+    last keeps the width of its widest cell, the last (a title) is cut with an
+    ellipsis (the reports and ``proofcheck show`` have it whole)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    widths = [max([len(name)] + [row[n].cell_len for row in rows]) for n, name in enumerate(names[:-1])]
+    for n, (name, width) in enumerate(zip(names, widths)):
+        table.add_column(name, no_wrap=True, min_width=width, justify="right" if n >= right_from else "left")
+    # a column of SIMPLE_HEAD without edges takes its width plus 3 (padding either side and the rule)
+    table.add_column(names[-1], no_wrap=True, overflow="ellipsis",
+                     max_width=max(5, console.width - sum(widths) - 3 * len(widths)))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def results_table(results: list[LemmaResult], console: Console) -> Table:
-    """One line per lemma, whatever the console width: every column but the
-    title keeps the width of its widest cell, the title is cut with an ellipsis
-    (the reports have it whole)."""
+    """The verify table: one line per lemma (see ``fitted_table``)."""
     rows = []
     for r in results:
         verdict = verdict_text(r.verdict)
@@ -68,18 +82,8 @@ def results_table(results: list[LemmaResult], console: Console) -> Table:
         rows.append([Text(r.lemma_id), Text(f"[{r.provenance.get('tag', '?')}]"), verdict,
                      Text(report.checks_passed(r, probes=False)), Text(fmt_margin(report.verdict_margin(r))),
                      Text(f"{r.timing_s:.2f}s"), Text(r.title)])
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     # short headers and no probe count (the probes are listed under the table) leave the line to the title
-    names = ("lemma", "tag", "verdict", "checks", "margin", "time")
-    widths = [max([len(name)] + [row[n].cell_len for row in rows]) for n, name in enumerate(names)]
-    for n, (name, width) in enumerate(zip(names, widths)):
-        table.add_column(name, no_wrap=True, min_width=width, justify="right" if n >= 3 else "left")
-    # a column of SIMPLE_HEAD without edges takes its width plus 3 (padding either side and the rule)
-    table.add_column("title", no_wrap=True, overflow="ellipsis",
-                     max_width=max(5, console.width - sum(widths) - 3 * len(widths)))
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return fitted_table(("lemma", "tag", "verdict", "checks", "margin", "time", "title"), rows, console, right_from=3)
 
 
 def print_problems(results: list[LemmaResult], out: Console) -> None:

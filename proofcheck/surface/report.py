@@ -309,7 +309,7 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
     result, counterexamples with their replay command, plots."""
     report_dir = Path(report_dir)
     r = result
-    body = [f'<p class="muted"><a href="index.html">&larr; all lemmas</a></p>',
+    body = ['<p class="muted"><a href="index.html">&larr; all lemmas</a></p>',
             f"<h1>{_e(r.lemma_id)}: {_e(r.title)} {tag_badge(r.provenance.get('tag', '?'))}</h1>",
             f"<p>Verdict: {badge(r.verdict, big=True)} &nbsp; <span class='muted'>budget {_e(r.budget)}, "
             f"seed {_e(r.seed)}, {r.timing_s:.2f} s</span>{scope_html(r)}</p>",
