@@ -169,12 +169,25 @@ class LemmaResult:
 # -- what a verdict covers (docs/lemma-format.md#scope) ----------------------------------
 
 def _claims(result: LemmaResult) -> list[list[CheckResult]]:
-    """The verdict-affecting checks grouped by claim: a check is named '<claim label> [<leg>]'."""
+    """The verdict-affecting checks grouped by claim: a check is named '<claim label> [<leg>]',
+    a trajectory check '<claim label> -- <instance>'."""
     groups: dict[str, list[CheckResult]] = {}
     for c in result.checks:
         if c.affects_verdict:
-            groups.setdefault(c.name.rsplit(" [", 1)[0], []).append(c)
+            key = c.name.rsplit(" [", 1)[0] if c.name.endswith("]") else c.name.rsplit(" -- ", 1)[0]
+            groups.setdefault(key, []).append(c)
     return list(groups.values())
+
+
+def _runs_words(checks: list[CheckResult]) -> str | None:
+    """What a trajectory claim was VERIFIED on: its training runs (``evidence["run"]``)."""
+    runs = [c.evidence["run"] for c in checks if c.verdict is Verdict.VERIFIED and isinstance(c.evidence, dict)
+            and isinstance(c.evidence.get("run"), dict)]
+    if not runs:
+        return None
+    names = [r.get("label", "?").split(" (", 1)[0] for r in runs]
+    keys = sorted({r.get("instance", {}).get("key_set", "?") for r in runs})
+    return f"VERIFIED along {len(runs)} training run(s): {', '.join(names)} ({_key_sets(keys)})"
 
 
 def _scope(c: CheckResult) -> dict | None:
@@ -228,8 +241,9 @@ def _proof_words(s: dict) -> str:
 def _claim_line(checks: list[CheckResult]) -> tuple[tuple, str]:
     """(rank, words) of one claim: per key set its widest proof; the rank is that of the weakest key set."""
     proofs = [(s, c) for c in checks if c.verdict is Verdict.PROVED for s in [_scope(c)] if s]
+    # model cases drawn by Hypothesis ("cases"), or points of the event symbols drawn directly ("points")
     samples = [s for c in checks if c.verdict is Verdict.VERIFIED for s in [_scope(c)]
-               if s and isinstance(s.get("cases"), int) and _max_n(s.get("areas")) is not None]
+               if s and isinstance(s.get("cases", s.get("points")), int) and _max_n(s.get("areas")) is not None]
     key_sets = {k for s, _ in proofs for k in s["key_sets"]} | {k for s in samples for k in s["key_sets"]}
     best: dict[str, dict] = {}
     for s, _ in proofs:
@@ -247,10 +261,14 @@ def _claim_line(checks: list[CheckResult]) -> tuple[tuple, str]:
     if not parts and any(c.verdict is Verdict.PROVED for c in checks):
         parts.append("PROVED (scope not stated)")
     if samples and (min(ranks)[:4] != (True,) * 4 or unproved or not parts):
-        cases = sum(s["cases"] for s in samples)
         keys = {k for s in samples for k in s["key_sets"]}
+        counts = [f"{n} {what}" for what, n in (("cases", sum(s.get("cases", 0) for s in samples)),
+                                               ("direct points", sum(s["points"] for s in samples
+                                                                     if "cases" not in s))) if n]
         parts.append(f"VERIFIED by sampling for N <= {max(_max_n(s['areas']) for s in samples)} "
-                     f"({_key_sets(keys)}, {cases} cases)")
+                     f"({_key_sets(keys)}, {', '.join(counts)})")
+    if not parts and (words := _runs_words(checks)):
+        parts.append(words)
     return min(ranks), "; ".join(parts) or "VERIFIED (scope not stated)"
 
 

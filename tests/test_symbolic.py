@@ -268,3 +268,24 @@ def test_scope_line_ignores_a_proof_scope_without_key_sets_and_odd_sampled_range
     assert scope_line(_lemma([unkeyed, decided, ranged])) == (
         "PROVED for N <= 4, all area sizes and masks, key set B; not proved in key set A; "
         "VERIFIED by sampling for N <= 8 (key sets A and B, 5 cases)")
+
+
+def test_scope_line_counts_direct_points_apart_from_model_cases():
+    decided = _every_n("c", "B", areas=4)
+    decided.name = "c [decision]"
+    points = CheckResult("inequality", "c [direct sampling]", Verdict.VERIFIED, "",
+                         evidence={"scope": {"areas": "1..8", "key_sets": ["A", "B"], "points": 256}})
+    assert scope_line(_lemma([decided, points, _sampled("c", ["A", "B"], 5, 10)])) == (
+        "PROVED for N <= 4, all area sizes and masks, key set B; not proved in key set A; "
+        "VERIFIED by sampling for N <= 8 (key sets A and B, 10 cases, 256 direct points)")
+
+
+def test_scope_line_of_a_trajectory_claim_names_its_runs_and_only_the_verified_ones():
+    def run(name, verdict, key_set="B"):
+        return CheckResult("trajectory", f"[D] claim -- {name}", verdict, "",
+                           evidence={"run": {"label": f"{name} (eta=1, 10 steps)", "instance": {"key_set": key_set}}})
+
+    line = scope_line(_lemma([run("balanced-P8", Verdict.VERIFIED), run("balanced-P16", Verdict.VERIFIED, "A")]))
+    assert line == "VERIFIED along 2 training run(s): balanced-P8, balanced-P16 (key sets A and B)"
+    # one claim over several runs is one line, not "claim 1 ... claim 2"
+    assert "claim" not in line

@@ -60,9 +60,9 @@ from functools import lru_cache
 import sympy as sp
 import torch
 
-from proofcheck.engine.caseclaim import CaseClaim
-from proofcheck.engine.search import Outcome, search_cases
-from proofcheck.lang.assumptions import case_q, explicit_cases, satisfying
+from proofcheck.engine.caseclaim import CaseClaim, sampled_scope
+from proofcheck.engine.search import Outcome
+from proofcheck.lang.assumptions import case_q
 from proofcheck.lang.cases import Case
 from proofcheck.setting.coords import events, unavoidable
 from proofcheck.errors import LemmaFileError
@@ -224,20 +224,8 @@ class GradientIdentity(CaseClaim):
 
     def hypothesis_result(self, lemma: Lemma, ctx: CheckContext) -> CheckResult:
         """Cases drawn by Hypothesis within the lemma's assumptions (seeded by ctx.seed)."""
-        assumptions = self.assumptions_for(lemma)
-        seen: list[Instance] = []
-
-        def evaluate(case: Case) -> Outcome:
-            seen.append(case.instance)
-            return self.evaluate_case(case)
-
-        found = search_cases(satisfying(assumptions, **self.draw), evaluate, ctx.budget.examples, ctx.seed,
-                             explicit_cases(assumptions) if self.explicit else ())
-        result = self.result(lemma, ctx, found, scope=f"within {[a_.name for a_ in assumptions]}", kind="numeric",
-                             name=f"{self.describe()} [numeric, Hypothesis cases]")
-        result.evidence["scope"] = {**sampled_scope(seen, "Hypothesis cases, exact expectation"),
-                                    "assumptions": [a_.name for a_ in assumptions]}
-        return result
+        return self.searched_result(lemma, ctx, "Hypothesis cases, exact expectation", kind="numeric",
+                                    name=f"{self.describe()} [numeric, Hypothesis cases]")
 
     def point_result(self, lemma: Lemma, ctx: CheckContext, cases: list[tuple[Case, str]], where: str,
                      batch=None) -> CheckResult:
@@ -283,15 +271,6 @@ def random_span_case(inst: Instance, seed: int) -> Case:
     Phi = 2 * (2 * torch.rand(inst.P, inst.F, dtype=DTYPE, generator=g) - 1)
     Ups = 2 * (2 * torch.rand(inst.P, inst.P, dtype=DTYPE, generator=g) - 1)
     return Case(inst, Phi, Ups)
-
-
-def sampled_scope(instances: list[Instance], sampled: str) -> dict:
-    """What a numeric result compared (``evidence["scope"]``, read by
-    :func:`proofcheck.verdict.scope_line`): the largest N of a cluster, every N and key
-    set met, and the number of cases."""
-    counts = sorted({n for inst in instances for n in inst.N})
-    return {"sampled": sampled, "areas": max(counts, default=0), "area_counts": counts,
-            "key_sets": sorted({inst.key_set for inst in instances}), "cases": len(instances)}
 
 
 def timed(fn, *args) -> CheckResult:

@@ -212,8 +212,11 @@ class PointwiseInequality(CaseClaim):
         if proof is None:
             return [*legs, *numeric]
         proved = CheckResult(self.kind, f"{self.describe()} [symbolic]", Verdict.PROVED, f"{self.label}: {proof}",
+                             # every mass ranges over [0, 1] on its own, a box holding the simplex of
+                             # either key set, so the proof covers both
                              evidence={"difference": str(self.difference()), "scope": {"areas": "all", "z": (
-                                 "positive" if zpos else "free"), "masks": "all", "area_sizes": "all"},
+                                 "positive" if zpos else "free"), "masks": "all", "area_sizes": "all",
+                                 "key_sets": ["A", "B"]},
                                        "condition": None if self.condition is None else str(self.condition)},
                              seed=ctx.seed)
         return [proved, *legs, *numeric]

@@ -6,11 +6,21 @@ from proofcheck.engine.search import Outcome
 
 from typing import Sequence
 from proofcheck.lang.cases import Case
+from proofcheck.setting.instance import Instance
 from proofcheck.lang.lemma import Assumption, Claim, Lemma
 from proofcheck.context import CheckContext
 from proofcheck.verdict import CheckResult, Verdict
 from proofcheck.engine.search import Search, search_cases
 from proofcheck.lang.assumptions import by_name, explicit_cases, satisfying
+
+
+def sampled_scope(instances: Sequence[Instance], sampled: str) -> dict:
+    """What a numeric result compared (``evidence["scope"]``, read by
+    :func:`proofcheck.verdict.scope_line`): the largest N of a cluster, every N and key
+    set met, and the number of cases."""
+    counts = sorted({n for inst in instances for n in inst.N})
+    return {"sampled": sampled, "areas": max(counts, default=0), "area_counts": counts,
+            "key_sets": sorted({inst.key_set for inst in instances}), "cases": len(instances)}
 
 
 class CaseClaim(Claim):
@@ -45,10 +55,24 @@ class CaseClaim(Claim):
         return list(lemma.assumptions) + [a for a in own if a.name not in names]
 
     def check(self, lemma: Lemma, ctx: CheckContext) -> list[CheckResult]:
+        return [self.searched_result(lemma, ctx, "Hypothesis cases")]
+
+    def searched_result(self, lemma: Lemma, ctx: CheckContext, sampled: str, **fields) -> CheckResult:
+        """Search cases inside the assumptions and say what was sampled: ``evidence["scope"]``
+        is the :func:`sampled_scope` of every instance evaluated (drawn, explicit or shrunk)."""
         assumptions = self.assumptions_for(lemma)
-        found = search_cases(satisfying(assumptions, **self.draw), self.evaluate_case, ctx.budget.examples, ctx.seed,
+        names = [a.name for a in assumptions]
+        seen: list[Instance] = []
+
+        def evaluate(case: Case) -> Outcome:
+            seen.append(case.instance)
+            return self.evaluate_case(case)
+
+        found = search_cases(satisfying(assumptions, **self.draw), evaluate, ctx.budget.examples, ctx.seed,
                              explicit_cases(assumptions) if self.explicit else ())
-        return [self.result(lemma, ctx, found, scope=f"within {[a.name for a in assumptions]}")]
+        result = self.result(lemma, ctx, found, scope=f"within {names}", **fields)
+        result.evidence["scope"] = {**sampled_scope(seen, sampled), "cases": found.cases, "assumptions": names}
+        return result
 
     def result(self, lemma: Lemma, ctx: CheckContext, found: Search, scope: str, kind: str | None = None,
                name: str | None = None, affects_verdict: bool = True) -> CheckResult:
