@@ -1,0 +1,81 @@
+"""The attention-diversity metrics (SPEC §10 EXP-1 [R]) on hand-made attention patterns, with expected
+values worked out by hand or from the closed form of the ideal pattern (measures.ideal_diversity)."""
+import math
+
+import pytest
+import torch
+
+from proofcheck.errors import UsageError
+from proofcheck.setting.diversity import (DISSIMILARITIES, iou_distance, jensen_shannon, pairwise_diversity,
+                                          references, top_mass_sets, total_variation)
+from proofcheck.setting.instance import fixture_6, global_local
+from proofcheck.setting.measures import ideal_diversity
+from proofcheck.setting.sampling import Batch, exact_batch
+
+T = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+
+
+def test_jensen_shannon_by_hand():
+    assert float(jensen_shannon(T(1, 0), T(0, 1))) == pytest.approx(1.0, abs=1e-15)
+    assert float(jensen_shannon(T(0.2, 0.8), T(0.2, 0.8))) == pytest.approx(0.0, abs=1e-15)
+    # m = (0.75, 0.25): KL((1,0)||m) = log2(4/3); KL((.5,.5)||m) = .5 log2(2/3) + .5 log2(2)
+    by_hand = 0.5 * math.log2(4 / 3) + 0.5 * (0.5 * math.log2(2 / 3) + 0.5)
+    assert float(jensen_shannon(T(1, 0), T(0.5, 0.5))) == pytest.approx(by_hand, rel=1e-12)
+    assert float(total_variation(T(1, 0), T(0.5, 0.5))) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_top_mass_sets_take_the_fewest_keys_and_keep_ties():
+    a = T(0.2, 0.5, 0.3)
+    assert top_mass_sets(a, 0.5).tolist() == [False, True, False]
+    assert top_mass_sets(a, 0.6).tolist() == [False, True, True]
+    assert top_mass_sets(a, 1.0).tolist() == [True, True, True]
+    # uniform over three keys: two would carry 2/3 >= 0.5, but the third is tied with them
+    assert top_mass_sets(T(1 / 3, 1 / 3, 1 / 3, 0), 0.5).tolist() == [True, True, True, False]
+    assert float(iou_distance(torch.tensor([True, True, False]), torch.tensor([False, True, True]))) == \
+        pytest.approx(1 - 1 / 3)
+    with pytest.raises(UsageError, match="top_mass"):
+        top_mass_sets(a, 0.0)
+
+
+def one_image(dist):
+    return Batch(torch.zeros(1, dtype=torch.long), torch.ones(1, 1, dtype=torch.float64),
+                 torch.ones(1, dist.shape[1], dtype=torch.bool), torch.ones(1, dtype=torch.float64), exact=True)
+
+
+@pytest.mark.parametrize("metric", DISSIMILARITIES)
+def test_three_queries_two_alike(metric):
+    # queries 0 and 1 attend alike, query 2 elsewhere: 4 of the 6 ordered pairs are at distance 1
+    dist = torch.tensor([[[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]]], dtype=torch.float64)
+    q = torch.ones(1, 3, dtype=torch.bool)
+    assert pairwise_diversity(dist, q, one_image(dist), metric).value == pytest.approx(4 / 6, abs=1e-12)
+    # a query left out of the scored set does not count
+    q[0, 2] = False
+    assert pairwise_diversity(dist, q, one_image(dist), metric).value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_metrics_tell_apart_what_tv_does_not():
+    # a query spreading 1/2 over a second area: JS and TV see it, 1 - IoU of the top half does not
+    dist = torch.tensor([[[1.0, 0, 0], [0.5, 0.5, 0]]], dtype=torch.float64)
+    q = torch.ones(1, 2, dtype=torch.bool)
+    b = one_image(dist)
+    assert pairwise_diversity(dist, q, b, "tv").value == pytest.approx(0.5)
+    assert pairwise_diversity(dist, q, b, "js").value == pytest.approx(0.5 * math.log2(4 / 3) + 0.25 * math.log2(2 / 3) + 0.25)
+    assert pairwise_diversity(dist, q, b, "iou", top_mass=0.5).value == pytest.approx(0.5)   # {0} vs {0, 1}
+    with pytest.raises(UsageError, match="diversity metric"):
+        pairwise_diversity(dist, q, b, "kl")
+
+
+@pytest.mark.parametrize("metric", DISSIMILARITIES)
+@pytest.mark.parametrize("make", [fixture_6, lambda: global_local(8)], ids=["fixture-6", "global-local-P8"])
+def test_references_collapsed_zero_area_wide_ideal(metric, make):
+    inst = make()
+    ref = references(inst, exact_batch(inst), metric)
+    assert ref["collapsed"] == pytest.approx(0.0, abs=1e-12)
+    assert ref["area_wide"] == pytest.approx(ideal_diversity(inst), rel=1e-12)
+
+
+def test_a_planted_wrong_reference_is_told_apart():
+    # the collapsed pattern must not score like the area-wide one (it would if the metric ignored queries)
+    inst = fixture_6()
+    ref = references(inst, exact_batch(inst), "js")
+    assert ref["area_wide"] - ref["collapsed"] > 0.5
