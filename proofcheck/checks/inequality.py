@@ -69,7 +69,15 @@ def prove_nonnegative(expr, z_positive: bool = False) -> bool:
     for s in expr.atoms(sp.Sum):
         if prove_nonnegative(s.function, z_positive):
             reps[s] = sp.Dummy("sum", nonnegative=True)
+    # E[1_k 1_M c(M) f] weighs f by probabilities times a positive normaliser: it has the sign of f
+    for e in expr.atoms(Expect):
+        if prove_nonnegative(e.args[0], z_positive):
+            reps[e] = sp.Dummy("expect", nonnegative=True)
+        elif prove_nonnegative(-e.args[0], z_positive):
+            reps[e] = sp.Dummy("expect", nonpositive=True)
     expr = expr.xreplace(reps)
+    if expr.atoms(Expect):
+        return False
     reps = {t: _unit_interval(t) for t in expr.atoms(sp.Indexed) if t.base == A}
     reps.update({t: _unit_interval(t) for t in expr.atoms(sp.KroneckerDelta)})
     reps.update({t: _unit_interval(t) for t in (A0, A_loc_max, attn_q, u_q) if t in expr.free_symbols})
@@ -84,13 +92,43 @@ def prove_nonnegative(expr, z_positive: bool = False) -> bool:
     return False
 
 
+def z_positive(claim: CaseClaim, lemma: Lemma) -> bool:
+    """Whether the lemma or the claim assumes z > 0 (DEF-DATA item 4)."""
+    return any(x.name == "z_positive" for x in claim.assumptions_for(lemma))
+
+
+def proof_result(claim, ctx: CheckContext, proof: str, zpos: bool) -> CheckResult:
+    """The ``[symbolic]`` leg of an inequality SymPy decided: it covers every N, area size and mask,
+    and both key sets, since every mass ranges over [0, 1] on its own, a box holding the simplex of
+    either key set."""
+    return CheckResult(claim.kind, f"{claim.describe()} [symbolic]", Verdict.PROVED, f"{claim.label}: {proof}",
+                       evidence={"difference": str(claim.difference()), "scope": {
+                           "areas": "all", "z": "positive" if zpos else "free", "masks": "all", "area_sizes": "all",
+                           "key_sets": ["A", "B"]},
+                                 "condition": None if claim.condition is None else str(claim.condition)},
+                       seed=ctx.seed)
+
+
 # -- the pointwise inequality claim ------------------------------------------------------------------
 
-class PointwiseInequality(CaseClaim):
+class _Inequality(CaseClaim):
+    """What both inequality kinds share: ``lhs op rhs`` as a relation and as a difference."""
+
+    kind = "inequality"
+
+    @property
+    def expression(self) -> sp.Rel:
+        return relation(self.lhs, self.op, self.rhs)
+
+    def difference(self) -> sp.Expr:
+        """The quantity that must be >= 0."""
+        return self.lhs - self.rhs if self.op == ">=" else self.rhs - self.lhs
+
+
+class PointwiseInequality(_Inequality):
     """``lhs >= rhs`` (or ``<=``) on every event, optionally only where ``condition``
     holds (an implication, e.g. SPEC LEM-G6's sufficient condition)."""
 
-    kind = "inequality"
     vocabulary = VOCABULARY | {z2_max, A_loc_max}
 
     def __init__(self, label: str, lhs, op: str, rhs=0, condition=None, assumes=(), draw=None):
@@ -100,10 +138,6 @@ class PointwiseInequality(CaseClaim):
         self.assumes = tuple(assumes)
         self.draw = dict(draw or {})
         relation(self.lhs, op, self.rhs)  # validates the relation
-
-    @property
-    def expression(self) -> sp.Rel:
-        return relation(self.lhs, self.op, self.rhs)
 
     def mutated(self, expression) -> "PointwiseInequality":
         """A copy with ``expression`` in place of the relation.  A relation gives
@@ -117,10 +151,6 @@ class PointwiseInequality(CaseClaim):
             raise UsageError(f"cannot mutate an inequality into {expression!r}")
         return PointwiseInequality(f"{self.label} (mutated)", lhs, op, rhs, self.condition, self.assumes, self.draw)
 
-    def difference(self) -> sp.Expr:
-        """The quantity that must be >= 0."""
-        return self.lhs - self.rhs if self.op == ">=" else self.rhs - self.lhs
-
     def tolerance_factor(self, P: int) -> int:
         return int(sp.count_ops(self.difference())) + 8 * (P + 4)
 
@@ -131,10 +161,6 @@ class PointwiseInequality(CaseClaim):
                                  "they use, accurate to about (P + 4) eps relatively) adds at most eps relative "
                                  "error to its result, so the computed lhs - rhs is within n * eps times its "
                                  "magnitude (the same expression with every term made positive) of the exact one"}
-
-    def z_positive(self, lemma: Lemma) -> bool:
-        """Whether the lemma or the claim assumes z > 0 (DEF-DATA item 4)."""
-        return any(x.name == "z_positive" for x in self.assumptions_for(lemma))
 
     def prove(self, z_positive: bool = False) -> str | None:
         """A one-line proof when SymPy decides the claim (using z > 0 only with ``z_positive``), else None."""
@@ -203,7 +229,7 @@ class PointwiseInequality(CaseClaim):
         per N (PROVED with its scope, or REFUTED realized in the model), direct
         sampling of the event symbols (N <= 8), and the search over model
         instances (docs/lemma-format.md#decisions)."""
-        zpos = self.z_positive(lemma)
+        zpos = z_positive(self, lemma)
         proof = self.prove(zpos)
         legs = [decision_check(self, lemma, ctx, zpos), sampling_check(self, lemma, ctx, zpos)]
         numeric = super().check(lemma, ctx)
@@ -211,15 +237,7 @@ class PointwiseInequality(CaseClaim):
             r.evidence["symbolic"] = proof or "not proved (SymPy did not decide it; numeric evidence only)"
         if proof is None:
             return [*legs, *numeric]
-        proved = CheckResult(self.kind, f"{self.describe()} [symbolic]", Verdict.PROVED, f"{self.label}: {proof}",
-                             # every mass ranges over [0, 1] on its own, a box holding the simplex of
-                             # either key set, so the proof covers both
-                             evidence={"difference": str(self.difference()), "scope": {"areas": "all", "z": (
-                                 "positive" if zpos else "free"), "masks": "all", "area_sizes": "all",
-                                 "key_sets": ["A", "B"]},
-                                       "condition": None if self.condition is None else str(self.condition)},
-                             seed=ctx.seed)
-        return [proved, *legs, *numeric]
+        return [proof_result(self, ctx, proof, zpos), *legs, *numeric]
 
 
 # -- expectation-level claims -----------------------------------------------------------------
@@ -243,13 +261,12 @@ class _EntryEvaluator(Evaluator):
         return super().atom(e)
 
 
-class ExpectedInequality(CaseClaim):
+class ExpectedInequality(_Inequality):
     """``lhs >= rhs`` (or ``<=``) entry by entry over (p, k, j), for statements
     about expectations: ``Expect(expr)`` = E[1_k 1{p in M} c(M) expr] (SPEC §8)
     and ``ascent_phi`` = -dL/dPhi_{p -> v_{k,j}} by autograd in coordinates.
     ``condition`` restricts the entries (e.g. ``Eq(j, 1) & Ne(a, 1)``)."""
 
-    kind = "inequality"
     vocabulary = VOCABULARY | {z2_max, A_loc_max, ascent_phi}
 
     def __init__(self, label: str, lhs, op: str, rhs, condition=None, assumes=(), draw=None):
@@ -259,10 +276,6 @@ class ExpectedInequality(CaseClaim):
         self.assumes = tuple(assumes)
         self.draw = dict(draw or {})
         relation(self.lhs, op, self.rhs)
-
-    @property
-    def expression(self) -> sp.Rel:
-        return relation(self.lhs, self.op, self.rhs)
 
     def mutated(self, expression) -> "ExpectedInequality":
         if not isinstance(expression, sp.Rel):
@@ -276,6 +289,17 @@ class ExpectedInequality(CaseClaim):
                                  "about 64 eps relatively (and an autograd gradient of the same sum), so float64 "
                                  "rounding stays below (events + 64) eps times the sum of the absolute terms"}
 
+    def check(self, lemma: Lemma, ctx: CheckContext) -> list[CheckResult]:
+        """The search over model instances, and a ``[symbolic]`` leg when the statement is
+        about expectations alone (no autograd ``ascent_phi``) and SymPy decides it: the
+        expectation of an integrand of one sign has that sign, whatever the condition."""
+        numeric = super().check(lemma, ctx)
+        zpos = z_positive(self, lemma)
+        if ascent_phi in self.difference().free_symbols or not prove_nonnegative(self.difference(), zpos):
+            return numeric
+        proof = f"SymPy decides lhs - rhs >= 0 ({'z > 0' if zpos else 'real z'}), each E[.] having its integrand's sign"
+        return [proof_result(self, ctx, proof, zpos), *numeric]
+
     def evaluate_case(self, case: Case) -> Outcome:
         inst = case.instance
         batch = exact_batch(inst)
@@ -283,7 +307,7 @@ class ExpectedInequality(CaseClaim):
         if len(view) == 0:
             return Outcome(True, math.inf, math.inf, 0)
         P, K, J = inst.P, inst.K, inst.N_max
-        diff_expr = self.lhs - self.rhs if self.op == ">=" else self.rhs - self.lhs
+        diff_expr = self.difference()
         expects = sorted(diff_expr.atoms(Expect), key=str)
         atoms, mags = {}, {}
         slot = view.query * K + view.cluster
