@@ -115,3 +115,53 @@ def test_information_gap_and_config_errors():
             CLConfig(**bad)
     with pytest.raises(UsageError, match="coordinates"):
         train_cl(gap_instance(8, 6, 2), TrainConfig(parametrisation="full"), CLConfig())
+
+
+# -- the check kinds of THM-CL-v3 (proofcheck.checks.contrast) on short runs -------------------------------
+
+from proofcheck.checks.contrast import Collapse, Contrast  # noqa: E402
+from proofcheck.context import QUICK, CheckContext  # noqa: E402
+from proofcheck.lang.lemma import Lemma, Provenance  # noqa: E402
+from proofcheck.setting.runs import Run  # noqa: E402
+from proofcheck.verdict import Verdict  # noqa: E402
+import sympy as sp  # noqa: E402
+
+
+def verdicts(claim, tmp_path):
+    lemma = Lemma(id="THM-X-CL", title="test", provenance=Provenance("SPEC §9.3", "R"), statement=sp.S(0),
+                  claims=[claim])
+    return [r.verdict for r in claim.check(lemma, CheckContext(budget=QUICK, cache_dir=tmp_path))]
+
+
+def short(steps=60, eta=4.0, g=6, loc=2):
+    return {QUICK: [Run(gap_instance(8, g, loc), TrainConfig(steps=steps, eta=eta, log_every=20))]}
+
+
+def test_cl_collapse_holds_in_its_checked_form_and_planted_local_collapse_is_refuted(tmp_path):
+    cl = CLConfig(groups=8)
+    assert verdicts(Collapse(short(), cl=cl), tmp_path) == [Verdict.VERIFIED]
+    # planted: collapse onto a local area (area 2) instead of the global one
+    assert verdicts(Collapse(short(), cl=cl, area=2), tmp_path) == [Verdict.REFUTED]
+
+
+def test_collapse_claimed_for_mae_is_refuted(tmp_path):
+    # MAE (eta = 20, as THM-MAE-v3's quick run): local queries turn to their own area and queries differ
+    assert verdicts(Collapse(short(steps=100, eta=20.0), objective="mae"), tmp_path) == [Verdict.REFUTED]
+
+
+def test_near_one_form_never_passes_on_a_moving_run(tmp_path):
+    cl = CLConfig(groups=8)
+    assert verdicts(Collapse(short(), cl=cl, form="near-one"), tmp_path) == [Verdict.INCONCLUSIVE]
+    # the same run counted as stationary (any gradient) refutes the form: the mass is far below 1 - eps
+    assert verdicts(Collapse(short(), cl=cl, form="near-one", stationary=1.0), tmp_path) == [Verdict.REFUTED]
+    # a planted easy form (eps = 0.9, no condition on local correlations) holds
+    assert verdicts(Collapse(short(), cl=cl, form="near-one", eps=0.9, local_ratio=1e9), tmp_path) == [Verdict.VERIFIED]
+
+
+def test_contrast_and_its_planted_reverse(tmp_path):
+    runs = short(steps=40)
+    kw = dict(negatives={QUICK: (3,)}, cl=CLConfig(groups=8), mae_eta=0.8)
+    assert verdicts(Contrast(runs, **kw), tmp_path) == [Verdict.VERIFIED]
+    assert verdicts(Contrast(runs, direction="cl", **kw), tmp_path) == [Verdict.REFUTED]
+    # only Delta <= 0 points: nothing is judged
+    assert verdicts(Contrast(short(steps=40, g=2, loc=3), **kw), tmp_path) == [Verdict.INCONCLUSIVE]

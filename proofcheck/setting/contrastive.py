@@ -39,7 +39,7 @@ import torch
 
 from proofcheck import __version__
 from proofcheck.errors import ProofcheckError, TrainingDiverged, TrajectoryFileError, UsageError
-from proofcheck.setting.coords import area_mass, attention_coords
+from proofcheck.setting.coords import area_mass, attention_coords, events
 from proofcheck.setting.instance import DTYPE, Instance, make_instance
 from proofcheck.setting.model import attention, images
 from proofcheck.setting.sampling import Batch, random_masking, sample_batch
@@ -238,7 +238,9 @@ def train_cl(inst: Instance, cfg: TrainConfig, cl: CLConfig) -> Trajectory:
     with ``cfg.seed``), in coordinates (exact by LEM-G2's span argument), logged every ``cfg.log_every``
     steps in the trainer's :class:`Trajectory` format: ``loss`` is the CL loss on the sample, ``mass``
     the trainer's E[A_{p,j} | k, p in M] on its evaluation batch; ``meta`` adds ``objective``, ``cl``
-    and ``max_logit_step`` (:func:`proofcheck.setting.trainer.logit_step`)."""
+    ``max_logit_step`` (:func:`proofcheck.setting.trainer.logit_step`) and the largest gradient entry at
+    the first and the last step (``grad_max_initial``, ``grad_max_final``: how close GD ended to a
+    stationary point)."""
     if cfg.parametrisation != "coords" or cfg.init != "zero" or cfg.gradient != "exact":
         raise UsageError("CL training runs GD in coordinates from Q = 0 on its fixed sample "
                          "(parametrisation='coords', init='zero', gradient='exact')")
@@ -249,9 +251,10 @@ def train_cl(inst: Instance, cfg: TrainConfig, cl: CLConfig) -> Trajectory:
         Phi = torch.zeros(inst.P, inst.F, dtype=DTYPE, device=dev)
         Ups = torch.zeros(inst.P, inst.P, dtype=DTYPE, device=dev)
         log = {k: [] for k in ("step", "loss", "phi", "ups", "mass")}
-        max_logit = 0.0
+        max_logit, grad_max = 0.0, []
         for t in range(cfg.steps + 1):
             loss, gPhi, gUps = grad_closed_form(Phi, Ups, inst, v1, v2, cl)
+            grad_max.append(max(float(gPhi.abs().max()), float(gUps.abs().max())))
             if not (torch.isfinite(loss) and torch.isfinite(gPhi).all() and torch.isfinite(gUps).all()):
                 raise TrainingDiverged(t, f"CL loss or gradient is not finite (eta = {cfg.eta})")
             if t % cfg.log_every == 0 or t == cfg.steps:
@@ -266,7 +269,7 @@ def train_cl(inst: Instance, cfg: TrainConfig, cl: CLConfig) -> Trajectory:
             Ups -= cfg.eta * gUps
     arrays = {k: np.asarray(v) for k, v in log.items()}
     meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev), "objective": "contrastive",
-            "cl": asdict(cl), "max_logit_step": max_logit}
+            "cl": asdict(cl), "max_logit_step": max_logit, "grad_max_initial": grad_max[0], "grad_max_final": grad_max[-1]}
     return Trajectory(inst, cfg, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
                       np.full(len(arrays["step"]), math.nan), None, meta)
 
@@ -295,3 +298,17 @@ def cached_train_cl(inst: Instance, cfg: TrainConfig, cl: CLConfig, cache_dir: P
     if path is not None:
         traj.save(path)
     return Trained(traj, False, time.perf_counter() - t0, path)
+
+
+def query_area_mass(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch,
+                    queries: torch.Tensor) -> torch.Tensor:
+    """(P, K, N_max) E[A_{p,j} | X ~ D_k, p among ``queries`` (B, P)], the area masses of DEF-CORR for
+    every query position (NaN where no event has p as a query, or j beyond N_k)."""
+    A = events(Phi, Ups, inst, batch).A
+    w = batch.weight.unsqueeze(1) * queries
+    onehot = torch.nn.functional.one_hot(batch.cluster, inst.K).to(DTYPE)
+    num = torch.einsum("bp,bk,bpj->pkj", w, onehot, A)
+    den = torch.einsum("bp,bk->pk", w, onehot).unsqueeze(-1)
+    valid = torch.arange(inst.N_max).unsqueeze(0) < torch.tensor(inst.N).unsqueeze(1)
+    out = num / den.clamp(min=1e-300)
+    return torch.where(valid.unsqueeze(0) & (den > 0), out, torch.full_like(out, math.nan))
