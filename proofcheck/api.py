@@ -8,7 +8,7 @@ the parts of the setting a lemma names (:mod:`proofcheck.setting`: instance
 presets, GD settings, training runs), and what a user-written check kind
 returns (``Claim``, ``CheckContext``, ``CheckResult``, ``Verdict``).  Everything else is internal.
 """
-from proofcheck.checks.contrast import Collapse, Contrast
+from proofcheck.checks.contrast import Collapse, Contrast, DigitsDiversity
 from proofcheck.checks.expectation import FPOnlyAblation, InitialDrift, LimitClaim, UnavoidableProbability
 from proofcheck.checks.identity import GradientIdentity
 from proofcheck.checks.inequality import ExpectedInequality, PointwiseInequality
@@ -22,10 +22,11 @@ from proofcheck.lang.cases import Case, instances
 from proofcheck.lang.formulas import G1_COEFFICIENT, G4_ASCENT, G5_ASCENT, G6_ASCENT, G6_OTHERS, G6_OWN, G7_ASCENT, G7_CORRECTED, G7_ERROR_BOUND, G7_MAIN, G8_ASCENT
 from proofcheck.lang.lemma import Assumption, Claim, Lemma, Provenance
 from proofcheck.lang.relations import Expect, relation
-from proofcheck.lang.runs import ETA_AREA_WIDE, ETA_CL, ETA_MAE_SMALL, area_wide_runs, cl_runs, contrast_runs
+from proofcheck.lang.runs import ETA_AREA_WIDE, ETA_CL, ETA_MAE_SMALL, area_wide_runs, cl_runs, contrast_runs, digits_plans
 from proofcheck.lang.symbols import VOCABULARY, A, A0, A_loc_max, N, R_p, a, ascent_phi, attn_q, b, delta, i, j, r2_p, u_q, z, z2_max
 from proofcheck.setting.instance import Cluster, Instance, ZLaw, balanced, fixture_6, global_local, preset
 from proofcheck.setting.contrastive import CLConfig, gap_instance, information_gap
+from proofcheck.setting.digits import DigitsConfig
 from proofcheck.setting.runs import Run
 from proofcheck.setting.trainer import TrainConfig
 from proofcheck.verdict import CheckResult, Verdict
@@ -42,4 +43,5 @@ __all__ = [
     "i", "j", "r2_p", "u_q", "z", "z2_max", "Cluster", "Instance", "ZLaw", "balanced", "fixture_6", "global_local",
     "preset", "Run", "TrainConfig", "CheckResult", "Verdict",
     "Collapse", "Contrast", "ETA_CL", "ETA_MAE_SMALL", "cl_runs", "contrast_runs", "CLConfig", "gap_instance", "information_gap",
+    "DigitsDiversity", "digits_plans", "DigitsConfig",
 ]

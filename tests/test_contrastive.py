@@ -165,3 +165,8 @@ def test_contrast_and_its_planted_reverse(tmp_path):
     assert verdicts(Contrast(runs, direction="cl", **kw), tmp_path) == [Verdict.REFUTED]
     # only Delta <= 0 points: nothing is judged
     assert verdicts(Contrast(short(steps=40, g=2, loc=3), **kw), tmp_path) == [Verdict.INCONCLUSIVE]
+
+
+def test_shared_pattern_alone_holds_for_cl_and_not_for_mae(tmp_path):
+    assert verdicts(Collapse(short(), cl=CLConfig(groups=8), area=None), tmp_path) == [Verdict.VERIFIED]
+    assert verdicts(Collapse(short(steps=100, eta=20.0), objective="mae", area=None), tmp_path) == [Verdict.REFUTED]

@@ -9,18 +9,22 @@ pattern where MAE learns diverse attention (SPEC §9.3, §10 EXP-1).
 - :class:`Contrast`: MAE and CL trained on the same instances with the same GD settings; over a sweep of
   the information gap Delta and of the number of negatives, MAE's attention is more diverse across
   queries than CL's under both metrics of :mod:`proofcheck.setting.diversity`.
+- :class:`DigitsDiversity`: EXP-1's claim on real images (scikit-learn's digits).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from proofcheck.context import Budget
 from proofcheck.engine.trajclaim import TrajectoryClaim, _plot_name
 from proofcheck.errors import TrainingDiverged
+from proofcheck.lang.lemma import Claim
 from proofcheck.setting import contrastive as cl_mod
 from proofcheck.setting.coords import attention_coords
 from proofcheck.setting.diversity import pairwise_diversity, references
@@ -66,7 +70,9 @@ class Collapse(TrajectoryClaim):
     entry <= ``stationary`` x its initial value) is REFUTED.
     ``form="dominant"``: at every logged step after the first, every (p, k) puts at least as much mass on
     ``area`` as on any other area, and at the end the queries share one pattern (both diversity metrics
-    of the attention over keys <= ``same_pattern``).  A step where it fails is the counterexample."""
+    of the attention over keys <= ``same_pattern``).  A step where it fails is the counterexample.
+    ``area=None`` with ``form="dominant"`` claims the shared pattern alone (the masses on area 1 are
+    reported)."""
 
     cl: cl_mod.CLConfig = field(default_factory=cl_mod.CLConfig)
     objective: str = "cl"
@@ -80,6 +86,8 @@ class Collapse(TrajectoryClaim):
 
     def describe(self) -> str:
         who = "CL" if self.objective == "cl" else "MAE"
+        if self.area is None:
+            return f"{who}: all queries share one attention pattern"
         where = "the global area" if self.area == 1 else f"area {self.area}"
         if self.form == "near-one":
             return (f"after {who} training every query puts >= 1-{self.eps:g} on {where}, local FP correlations "
@@ -115,7 +123,7 @@ class Collapse(TrajectoryClaim):
         queries = scored_queries(inst, batch, self.objective, self.cl)
         masses = np.stack([cl_mod.query_area_mass(*coords_at(traj, t), inst, batch, queries).numpy()
                            for t in range(len(traj.step))])                          # (T, P, K, N_max)
-        j = self.area - 1
+        j = (self.area or 1) - 1
         final = masses[-1, :, :, j]
         glob = [inst.feature_index(k, 0) for k in range(inst.K)]
         local = [f for f in range(inst.F) if f not in glob]
@@ -166,12 +174,12 @@ class Collapse(TrajectoryClaim):
                            tolerance=tol, margin=low - (1 - self.eps), plots=plots)
 
     def _dominant(self, lemma, run, traj, masses, evidence, plots):
-        j = self.area - 1
+        j = (self.area or 1) - 1
         tol_mass = 64 * EPS
         tol = {"atol": tol_mass, "rtol": 0.0, "justification": "mass comparisons allow 64 float64 roundoffs "
                f"(masses are <= 1); 'one pattern': both diversity metrics <= {self.same_pattern:g}, 1% of the "
                "value of two queries with disjoint supports"}
-        for t in range(1, masses.shape[0]):
+        for t in range(1 if self.area is not None else masses.shape[0], masses.shape[0]):
             m = masses[t]
             others = np.delete(m, j, axis=2)
             gap = m[:, :, j] - np.nanmax(np.where(np.isnan(others), -np.inf, others), axis=2)
@@ -186,9 +194,10 @@ class Collapse(TrajectoryClaim):
                                    counterexample=cex, plots=plots)
         div = {m: evidence["diversity_final"][m] for m in METRICS}
         spread = [m for m in METRICS if div[m]["lo"] > self.same_pattern]
-        summary = (f"area {self.area} dominant for every (p, k) at every step; diversity "
+        lead = "no lead claimed" if self.area is None else f"area {self.area} dominant for every (p, k) at every step"
+        summary = (f"{lead}; diversity "
                    + ", ".join(f"{m} {div[m]['value']:.2g}" for m in METRICS)
-                   + f"; final mass on it {evidence['mass_on_area_final']['min']:.3f}..")
+                   + f"; final mass on area {j + 1} >= {evidence['mass_on_area_final']['min']:.3f}")
         if spread:
             return self.result(lemma, run, Verdict.REFUTED, f"queries do not share one pattern ({spread[0]} "
                                f"diversity {div[spread[0]]['value']:.3f} > {self.same_pattern:g}): {summary}",
@@ -291,3 +300,75 @@ class Contrast(TrajectoryClaim):
 
     def evaluate(self, lemma, traj, run, ctx):  # pragma: no cover - check() is the whole sweep
         raise NotImplementedError
+
+
+@dataclass
+class DigitsDiversity(Claim):
+    """EXP-1's claim [V] on scikit-learn's 8 x 8 digits (:mod:`proofcheck.setting.digits`): the same
+    one-layer attention trained by MAE and by CL with the same architecture and budget (``plans``: one
+    :class:`~proofcheck.setting.digits.DigitsConfig` per budget), over its seeds.  Per seed, both metrics of
+    the attention of the masked queries on the held-out images; the claim is D_MAE > D_CL for both, judged
+    on the 95% t interval over seeds of the paired difference (above 0: VERIFIED; below 0 for a metric:
+    REFUTED; else INCONCLUSIVE).  ``direction="cl"`` plants the reverse.  A plain :class:`Claim`: it trains
+    neither the trainer's GD nor on drawn cases, so neither base fits."""
+
+    plans: Mapping[Budget, object]
+    label: str = "[V] EXP-1 on real images: MAE's attention is more diverse across query patches than CL's"
+    direction: str = "mae"
+    kind = "contrast"
+
+    def check(self, lemma, ctx) -> list[CheckResult]:
+        from proofcheck.setting import digits
+        from proofcheck.setting.measures import t_quantile
+
+        name = f"[{lemma.tag}] {self.label}" + (" (planted: reversed)" if self.direction == "cl" else "")
+        cfg = self.plans.get(ctx.budget)
+        if cfg is None:
+            return [CheckResult(self.kind, name, Verdict.INCONCLUSIVE, f"no plan for the {ctx.budget.name} budget",
+                                evidence={"reason": "no plan for this budget"}, seed=ctx.seed)]
+        t0 = time.perf_counter()
+        x, mask = digits.test_views(cfg)
+        rows, maps = [], {}
+        for seed in cfg.seeds:
+            row = {"seed": seed + ctx.seed}
+            for obj in ("mae", "cl"):
+                model = digits.train(obj, cfg, seed + ctx.seed)
+                with torch.no_grad():
+                    attn = model.attention(x, mask)
+                row[obj] = {m: digits.diversity(attn, mask, m).to_dict() for m in METRICS}
+                if seed == cfg.seeds[0]:
+                    maps[obj] = ((attn * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)).numpy()
+            rows.append(row)
+        sign = 1.0 if self.direction == "mae" else -1.0
+        summary, intervals = [], {}
+        for m in METRICS:
+            diff = np.array([sign * (r["mae"][m]["value"] - r["cl"][m]["value"]) for r in rows])
+            half = (t_quantile(0.975, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
+                    if len(diff) > 1 else math.inf)
+            intervals[m] = (float(diff.mean() - half), float(diff.mean() + half))
+            summary.append(f"{m}: MAE {np.mean([r['mae'][m]['value'] for r in rows]):.3f} vs CL "
+                           f"{np.mean([r['cl'][m]['value'] for r in rows]):.3f}, difference "
+                           f"[{intervals[m][0]:.3f}, {intervals[m][1]:.3f}]")
+        refs = {m: {"collapsed": 0.0, "neighbourhood_3x3": digits.diversity(digits.neighbourhood_attention(mask, cfg.patch),
+                                                                            mask, m).value} for m in METRICS}
+        evidence = {"seeds": rows, "difference_95": intervals, "references": refs, "config": repr(cfg),
+                    "data": f"scikit-learn digits: {len(x)} held-out images of 8 x 8, {x.shape[1]} patches of "
+                            f"{cfg.patch} x {cfg.patch}"}
+        plots = []
+        if ctx.plot_dir is not None:
+            from proofcheck.engine.contrast_plots import plot_maps_side_by_side
+            g = int(math.isqrt(x.shape[1]))
+            panels = {f"query patch {p}": {o.upper(): maps[o][p].reshape(g, g) for o in ("mae", "cl")}
+                      for p in (0, g + 1, 2 * g + 2, x.shape[1] - 1)}
+            plots.append(plot_maps_side_by_side(panels, ctx.plot_dir / f"{ctx.lemma_id or 'lemma'}-digits-maps.png",
+                                                lemma.tag, "attention of masked query patches over the patch grid "
+                                                f"(held-out digits, seed {rows[0]['seed']})", "key column",
+                                                "key row"))
+        tol = {"atol": 0.0, "rtol": 0.0, "justification": f"95% t interval over {len(rows)} seeds of the paired "
+               "difference of the scores (each a mean over held-out images)"}
+        lows, highs = [intervals[m][0] for m in METRICS], [intervals[m][1] for m in METRICS]
+        verdict = (Verdict.VERIFIED if min(lows) > 0 else Verdict.REFUTED if min(highs) < 0 else Verdict.INCONCLUSIVE)
+        if verdict == Verdict.INCONCLUSIVE:
+            evidence["reason"] = "an interval over seeds contains 0"
+        return [CheckResult(self.kind, name, verdict, "; ".join(summary), evidence=evidence, tolerance=tol,
+                            margin=min(lows), plots=plots, seed=ctx.seed, timing_s=time.perf_counter() - t0)]
