@@ -242,7 +242,7 @@ class Contrast(TrajectoryClaim):
         runs = self.runs.get(ctx.budget, ())
         if not runs:
             return super().check(lemma, ctx)
-        t0, points, trains = time.perf_counter(), [], []
+        t0, points, trains, side_by_side = time.perf_counter(), [], [], {}
         name = f"[{lemma.tag}] {self.describe()}"
         for run in runs:
             run = replace(run, config=replace(run.config, device=ctx.device, seed=ctx.seed))
@@ -259,6 +259,7 @@ class Contrast(TrajectoryClaim):
             d_mae = pattern_diversity(mae.trajectory, batch, queries)
             ideal = references(inst, batch, "js")["area_wide"]
             trains += [mae] + [c for _, c in cls]
+            side_by_side[run] = (mae, cls[-1][1])
             for n, c in cls:
                 every = scored_queries(inst, batch, "cl", self.cl)
                 glob = cl_mod.query_area_mass(*coords_at(c.trajectory, -1), inst, batch, every).numpy()[:, :, 0]
@@ -274,9 +275,16 @@ class Contrast(TrajectoryClaim):
                     "train_s": sum(t.seconds for t in trains), "cached": all(t.cached for t in trains)}
         plots = []
         if ctx.plot_dir is not None:
-            from proofcheck.engine.contrast_plots import plot_delta_sweep
+            from proofcheck.engine.contrast_plots import plot_delta_sweep, plot_maps_side_by_side
+            from proofcheck.engine.plots import mean_attention_maps
             plots.append(plot_delta_sweep(points, ctx.plot_dir / f"{ctx.lemma_id or 'lemma'}-delta-sweep.png",
                                           lemma.tag))
+            for run, (mae, cl_last) in side_by_side.items():
+                maps = {label: mean_attention_maps(t.trajectory, -1) for label, t in (("MAE", mae), ("CL", cl_last))}
+                plots.append(plot_maps_side_by_side(
+                    {f"cluster {k + 1}": {label: m[k] for label, m in maps.items()} for k in range(run.instance.K)},
+                    ctx.plot_dir / f"{ctx.lemma_id or 'lemma'}-{run.instance.name}-maps.png", lemma.tag,
+                    f"E[attn_(p->q) | k, p masked] after MAE and CL training on {run.instance.name}"))
         tol = {"atol": 0.0, "rtol": 0.0, "justification": "decided on the 95% intervals of D (zero width for exact "
                "batches, where only rounding, < 1e-12, separates equal scores)"}
         hi, lo = ("D_mae_interval", "D_cl_interval") if self.direction == "mae" else ("D_cl_interval", "D_mae_interval")
