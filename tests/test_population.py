@@ -157,3 +157,36 @@ def test_max_logit_step_is_the_largest_logit_change_over_every_event(key_set):
     # the FP part alone, where the z values of the keys decide the answer
     fp_only = (logits(P1, U0, inst, batch) - logits(P0, U0, inst, batch)).abs() * live
     assert math.isclose(logit_step(P1 - P0, torch.zeros_like(U0), inst), float(fp_only.max()), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("key_set,mask_model,normalisation",
+                         [("B", "bernoulli", "none"), ("A", "fixed", "P"), ("B", "fixed", "M"), ("A", "bernoulli", "M")])
+def test_population_measures_equal_enumeration(key_set, mask_model, normalisation):
+    """THM-MAIN-v1's fraction and loss gap, LEM-G11's unavoidable part and the conditional masses, by count
+    vectors against measures.py on the exact batch (every event enumerated, written independently)."""
+    from proofcheck.setting import measures as th
+    from proofcheck.setting.coords import area_mass, loss_split
+    from proofcheck.setting.population import population_measures
+    inst = balanced(8, gamma=0.4, key_set=key_set, mask_model=mask_model, normalisation=normalisation)
+    Phi, Ups = symmetric_points(inst, steps=4, eta=20.0)[-1]
+    batch = exact_batch(inst)
+    for eps in (0.5, 0.2):
+        m = population_measures(Phi, Ups, inst, eps)
+        avoid, lost = loss_split(Phi, Ups, inst, batch)
+        assert abs(m.fraction - th.target_mass_fraction(Phi, Ups, inst, batch, eps).value) <= AGREE.atol
+        assert abs(m.gap - float(avoid)) <= AGREE.atol and abs(m.unavoidable - float(lost)) <= AGREE.atol
+        assert float((m.mass - area_mass(Phi, Ups, inst, batch)).abs().max()) <= AGREE.atol
+        ref = th.conditional_area_mass(Phi, Ups, inst, batch)
+        assert torch.equal(ref.isnan(), m.avoidable_mass.isnan())
+        assert float((m.avoidable_mass - ref).nan_to_num().abs().max()) <= AGREE.atol
+    assert 0.0 < m.fraction < 1.0                                           # a point where the fraction is not trivial
+
+
+def test_population_measures_planted_wrong_threshold_differs():
+    """A fraction counted at 1 - 2 eps instead of 1 - eps is caught by the same comparison."""
+    from proofcheck.setting import measures as th
+    from proofcheck.setting.population import population_measures
+    inst = balanced(8, gamma=0.4)
+    Phi, Ups = symmetric_points(inst, steps=4, eta=20.0)[-1]
+    wrong = population_measures(Phi, Ups, inst, 0.4).fraction
+    assert abs(wrong - th.target_mass_fraction(Phi, Ups, inst, exact_batch(inst), 0.2).value) > PLANTED

@@ -23,8 +23,8 @@ import torch
 
 from proofcheck.setting.coords import grad_coords_closed_form
 from proofcheck.setting.instance import DTYPE, Instance, ZLaw
-from proofcheck.setting.population_laws import (area_atoms, expect, integrand_bound, mask_law, n_points,
-                                                product_sizes)
+from proofcheck.setting.population_laws import (area_atoms, event_measures, expect, integrand_bound, mask_law,
+                                                n_points, product_sizes)
 from proofcheck.setting.sampling import MAX_EXACT_EVENTS, Batch, exact_batch, sample_batch
 from proofcheck.tolerance import EPS
 
@@ -59,6 +59,7 @@ class PopulationGradient:
     error_bound: float = 0.0
     points: int = 0
     problems: int = 0
+    row_loss: torch.Tensor | None = None
 
     def summary(self) -> dict:
         return {"method": self.method, "reason": self.reason, "neglected_probability": self.neglected_probability,
@@ -139,8 +140,18 @@ def _solve(inst: Instance, key: tuple, law, atoms, device):
     return res
 
 
-def sufficient_statistics(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance) -> PopulationGradient | str:
-    """The exact population loss and gradient by sums over count vectors, or the reason it does not apply."""
+@dataclass
+class Plan:
+    """The row problems of a point: ``entries`` (p, k, classes, problem key, map back to coordinates),
+    ``problems`` (problem key -> (mask law, area atoms)), computed once however many rows share them."""
+
+    entries: list
+    problems: dict
+
+
+def plan(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, rows=None) -> Plan | str:
+    """The row problems of the rows ``rows`` (default: every row) at (Phi, Ups), or the reason the
+    sufficient statistics do not apply."""
     if not inst.all_z_finite:
         return "an interval z law has no finite sum over z values"
     if mask_law(inst.mask_model, inst.gamma, inst.P).p_masked == 0:
@@ -151,8 +162,8 @@ def sufficient_statistics(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance) 
     if max(m.numel() for m in cells) < 2:
         return "every class is a single key: the instance has no symmetry for the sum to use (LEM-G9)"
     Phi_c, Ups_c = Phi.detach().cpu(), Ups.detach().cpu()
-    plan, problems = [], {}
-    for p in range(inst.P):
+    entries, problems = [], {}
+    for p in range(inst.P) if rows is None else rows:
         rc = row_classes(cells, cell, p)
         values, spread = class_values(Ups_c[p], rc)
         if spread > CLASS_SPREAD:
@@ -164,25 +175,35 @@ def sufficient_statistics(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance) 
             areas, back = _problem(inst, k, rc, values, Phi_c[p])
             key = (areas, float(Ups_c[p, p]))
             problems.setdefault(key, None)
-            plan.append((p, k, rc, key, back))
-    atoms, total = {}, 0
+            entries.append((p, k, rc, key, back))
+    total = 0
     for key in problems:
         # estimate from the untruncated class sizes first: building the atoms of a hopeless problem costs memory
         if math.prod(len(a[1]) * product_sizes([n for n, _ in a[4]]) for a in key[0]) > 100 * MAX_POINTS:
             return f"more than {100 * MAX_POINTS:.3g} count vectors in one row problem"
-        atoms[key] = _atoms(inst, key)
-        total += n_points(atoms[key][1])
+        problems[key] = _atoms(inst, key)
+        total += n_points(problems[key][1])
         if total > MAX_POINTS:
             return f"more than {MAX_POINTS:.3g} count vectors (after truncating binomial tails)"
-    for key in problems:
-        problems[key] = _solve(inst, key, *atoms[key], Phi.device)
-    loss = 0.0
+    return Plan(entries, problems)
+
+
+def sufficient_statistics(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance,
+                          rows=None) -> PopulationGradient | str:
+    """The exact population loss and gradient by sums over count vectors, or the reason it does not apply.
+    ``rows``: compute only these query rows (by LEM-G3 a row's gradient needs only its own problems);
+    the other rows of the gradient are 0 and ``loss`` sums the rows computed (``row_loss`` per row)."""
+    pl = plan(Phi, Ups, inst, rows)
+    if isinstance(pl, str):
+        return pl
+    problems = {key: _solve(inst, key, *atoms, Phi.device) for key, atoms in pl.problems.items()}
     gPhi = torch.zeros(inst.P, inst.F, dtype=DTYPE)
     gUps = torch.zeros(inst.P, inst.P, dtype=DTYPE)
+    row_loss = torch.zeros(inst.P, dtype=DTYPE)
     row_neglected = [0.0] * inst.P
-    for p, k, rc, key, back in plan:
+    for p, k, rc, key, back in pl.entries:
         res, pi = problems[key], inst.clusters[k].weight
-        loss += pi * res.loss
+        row_loss[p] += pi * res.loss
         row_neglected[p] += pi * res.neglected
         for (j, classes), dphi, dups in zip(back, res.dphi, res.dups):
             gPhi[p, inst.feature_index(k, j)] += pi * dphi
@@ -194,9 +215,52 @@ def sufficient_statistics(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance) 
     bound = integrand_bound(inst.z_upper) * c_max
     err = max(sum(row_neglected), max(row_neglected)) * bound
     dev = Phi.device
-    return PopulationGradient(torch.tensor(loss, dtype=DTYPE, device=dev), gPhi.to(dev), gUps.to(dev),
-                              "sufficient-statistics", "", neglected, err,
-                              sum(r.points for r in problems.values()), len(problems))
+    return PopulationGradient(torch.tensor(float(row_loss.sum()), dtype=DTYPE, device=dev), gPhi.to(dev),
+                              gUps.to(dev), "sufficient-statistics", "", neglected, err,
+                              sum(r.points for r in problems.values()), len(problems), row_loss.to(dev))
+
+
+@dataclass
+class PopulationMeasures:
+    """THM-MAIN-v1's measured quantities at one point, exactly (SPEC LEM-G11, DEF-CORR): ``fraction`` of
+    the avoidable masked events with A_{p,a_k(p)} >= 1 - eps, the loss ``gap`` L - L_infinity (the loss on
+    avoidable events) and the ``unavoidable`` part L_infinity, ``mass`` (P, F) E[A_{p,j} | k, p in M] and
+    ``avoidable_mass`` (P, K, N_max) E[A_{p,j} | k, p avoidable] (NaN beyond N_k or for rows not
+    computed), and the largest ``neglected`` probability of a truncated problem."""
+
+    fraction: float
+    gap: float
+    unavoidable: float
+    mass: torch.Tensor
+    avoidable_mass: torch.Tensor
+    neglected: float
+
+
+def population_measures(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, eps: float, rows=None,
+                        multiplicity=None) -> PopulationMeasures | str:
+    """:class:`PopulationMeasures` by sums over count vectors, or the reason they do not apply.  ``rows``
+    with ``multiplicity`` (how many rows each stands for, e.g. the size of its orbit under the
+    instance's symmetries, SPEC LEM-G9) computes one row per orbit."""
+    pl = plan(Phi, Ups, inst, rows)
+    if isinstance(pl, str):
+        return pl
+    problems = {}
+    for key, (law, atoms) in pl.problems.items():
+        problems[key] = event_measures(atoms, [[n for n, _ in a[4]] for a in key[0]],
+                                       [[v for _, v in a[4]] for a in key[0]], [a[3] for a in key[0]], key[1],
+                                       inst.key_set == "B", law, inst.normalisation, eps, Phi.device)
+    mult = multiplicity or {}
+    mass = torch.full((inst.P, inst.F), math.nan, dtype=DTYPE)
+    avoidable_mass = torch.full((inst.P, inst.K, inst.N_max), math.nan, dtype=DTYPE)
+    tot = torch.zeros(4, dtype=DTYPE)
+    for p, k, rc, key, back in pl.entries:
+        res, pi = problems[key], inst.clusters[k].weight * mult.get(p, 1)
+        tot += pi * torch.tensor([res.avoidable, res.hit, res.loss_avoidable, res.loss_unavoidable], dtype=DTYPE)
+        for (j, _), m, m_av in zip(back, res.mass, res.mass_avoidable):
+            mass[p, inst.feature_index(k, j)] = m / res.masked
+            avoidable_mass[p, k, j] = m_av / res.avoidable if res.avoidable > 0 else math.nan
+    return PopulationMeasures(float(tot[1] / tot[0]) if tot[0] > 0 else math.nan, float(tot[2]), float(tot[3]),
+                              mass, avoidable_mass, max(r.neglected for r in problems.values()))
 
 
 def enumeration_feasible(inst: Instance) -> bool:
@@ -206,11 +270,12 @@ def enumeration_feasible(inst: Instance) -> bool:
 
 
 def population_gradient(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance,
-                        fallback: Batch | None = None) -> PopulationGradient:
+                        fallback: Batch | None = None, rows=None) -> PopulationGradient:
     """L and its gradient at (Phi, Ups) (SPEC DEF-LOSS-MAE, LEM-G4, LEM-G8): exact by sufficient
     statistics where the LEM-G9 classes apply, else on ``fallback`` (the trainer's evaluation batch:
-    exact when enumeration is feasible), or on the exact batch, or on a seeded Monte Carlo batch."""
-    out = sufficient_statistics(Phi, Ups, inst)
+    exact when enumeration is feasible), or on the exact batch, or on a seeded Monte Carlo batch.
+    ``rows``: see :func:`sufficient_statistics` (a fallback computes every row)."""
+    out = sufficient_statistics(Phi, Ups, inst, rows)
     if isinstance(out, PopulationGradient):
         return out
     if fallback is None:

@@ -139,33 +139,10 @@ def expect(areas: list[AreaAtoms], sizes: list[list[int]], ups: list[list[float]
     With beta_j = e_j S_j, A_j = beta_j / Z and T2 = sum_j z_j^2 beta_j^2, every integrand is a sum of
     (factor of the first areas) x (factor of the last area) x Z^-k, k = 1, 2, 3, so the sums over the
     last area are matrix products (the grid is never built elementwise more than Z^-k)."""
-    if len(areas) == 1:  # a dummy last area with one empty atom keeps the target among the first areas
-        areas = areas + [AreaAtoms(torch.zeros(1, 0, dtype=DTYPE), torch.zeros(1, dtype=DTYPE),
-                                   torch.zeros(1, dtype=DTYPE), 0.0)]
-        sizes, ups, phi = sizes + [[]], ups + [[]], phi + [0.0]
-    N = len(areas)
-    shift_u = max([self_ups] + [v for vs in ups for v in vs])
-    w = [torch.exp(torch.tensor(vs, dtype=DTYPE) - shift_u).to(device) for vs in ups]
-    w_self = math.exp(self_ups - shift_u)
-    shift_e = max(0.0, max(float((a.z * f).max()) for a, f in zip(areas, phi)))
-    b = math.exp(-shift_e) if variant_b else 0.0
-    W = w_self + sum(float((torch.tensor(n, dtype=DTYPE).to(device) * wj).sum()) for n, wj in zip(sizes, w))
-    u = [a.u.to(device) for a in areas]
-    z = [a.z.to(device) for a in areas]
-    S = [uj @ wj for uj, wj in zip(u, w)]
-    e = [torch.exp(zj * f - shift_e) for zj, f in zip(z, phi)]
-    beta = [ej * sj for ej, sj in zip(e, S)]
-    U = [uj.sum(1) for uj in u]
-    pr = [torch.exp(a.logp.to(device) - (law.grid_log_norm() if j == 0 else 0.0)) for j, a in enumerate(areas)]
-    # the first N-1 areas, flattened ("rows"); the last area are the columns
-    shape = [t.numel() for t in S[:-1]]
-
-    def rows(vals):
-        out = vals[0].reshape([-1] + [1] * (len(shape) - 1))
-        for j, v in enumerate(vals[1:], 1):
-            out = out + v.reshape([1] * j + [-1] + [1] * (len(shape) - j - 1))
-        return out.expand(shape).reshape(-1)
-
+    grid = _grid(areas, sizes, ups, phi, self_ups, variant_b, law, device)
+    areas, N, w, w_self, b, W, u, z, S, e, beta, U, pr, shape, rows = (
+        grid.areas, grid.N, grid.w, grid.w_self, grid.b, grid.W, grid.u, grid.z, grid.S, grid.e, grid.beta,
+        grid.U, grid.pr, grid.shape, grid.rows)
     zero = [torch.zeros_like(t) for t in S[:-1]]
     X = b * W + rows([(ej - b) * sj for ej, sj in zip(e[:-1], S[:-1])])
     pi_r = torch.exp(rows([torch.log(p) for p in pr[:-1]])) * law.p_masked
@@ -217,13 +194,12 @@ def expect(areas: list[AreaAtoms], sizes: list[list[int]], ups: list[list[float]
     q = [marginal(q_r, shape, j) for j in range(N - 1)] + [q_c]
     dphi = [float((zj * sj * mj).sum()) for zj, sj, mj in zip(z, S, m)]
     dups = []
-    for uj, n, wj, mj, qj in zip(u, sizes, w, m, q):
+    for uj, n, wj, mj, qj in zip(u, grid.sizes, w, m, q):
         n_t = torch.tensor(n, dtype=DTYPE, device=device)
         dups.append((wj * (uj.T @ mj - b * ((n_t.unsqueeze(1) - uj.T) @ qj))).tolist())
     dself = -w_self * b * float(q_c.sum())
-    n_real = N if sizes[-1] or len(S[-1]) > 1 else N - 1
-    return ProblemResult(0.5 * loss, dphi[:n_real], dups[:n_real], dself, sum(a.neglected for a in areas),
-                         n_points(areas))
+    return ProblemResult(0.5 * loss, dphi[:grid.n_real], dups[:grid.n_real], dself,
+                         sum(a.neglected for a in areas), n_points(areas))
 
 
 def marginal(t: torch.Tensor, shape: list[int], j: int) -> torch.Tensor:
@@ -246,3 +222,128 @@ def product_sizes(class_sizes: list[int]) -> int:
     """Number of count vectors of classes of these sizes, before truncation."""
     return math.prod(n + 1 for n in class_sizes)
 
+
+@dataclass
+class Grid:
+    """The product grid of one problem's atoms, split into the first N - 1 areas (flattened "rows",
+    ``rows(per-area values)`` spreads per-area values over them) and the last area (the columns):
+    per area the visible-class weights ``w`` (PP logits, shifted), counts ``u``, z values, S_j = u.w,
+    e_j = exp(z_j phi_j) (shifted), beta_j = e_j S_j, visible totals U_j and probabilities ``pr``;
+    ``b`` weighs the masked keys (0 in key set A) and W is the total key weight."""
+
+    areas: list
+    sizes: list
+    N: int
+    w: list
+    w_self: float
+    b: float
+    W: float
+    u: list
+    z: list
+    S: list
+    e: list
+    beta: list
+    U: list
+    pr: list
+    shape: list
+    rows: object
+
+    @property
+    def n_real(self) -> int:
+        """The number of the problem's areas (without the dummy last area of a one-area problem)."""
+        return self.N if self.sizes[-1] or len(self.S[-1]) > 1 else self.N - 1
+
+
+def _grid(areas, sizes, ups, phi, self_ups, variant_b, law, device) -> Grid:
+    if len(areas) == 1:  # a dummy last area with one empty atom keeps the target among the first areas
+        areas = areas + [AreaAtoms(torch.zeros(1, 0, dtype=DTYPE), torch.zeros(1, dtype=DTYPE),
+                                   torch.zeros(1, dtype=DTYPE), 0.0)]
+        sizes, ups, phi = sizes + [[]], ups + [[]], phi + [0.0]
+    N = len(areas)
+    shift_u = max([self_ups] + [v for vs in ups for v in vs])
+    w = [torch.exp(torch.tensor(vs, dtype=DTYPE) - shift_u).to(device) for vs in ups]
+    w_self = math.exp(self_ups - shift_u)
+    shift_e = max(0.0, max(float((a.z * f).max()) for a, f in zip(areas, phi)))
+    b = math.exp(-shift_e) if variant_b else 0.0
+    W = w_self + sum(float((torch.tensor(n, dtype=DTYPE).to(device) * wj).sum()) for n, wj in zip(sizes, w))
+    u = [a.u.to(device) for a in areas]
+    z = [a.z.to(device) for a in areas]
+    S = [uj @ wj for uj, wj in zip(u, w)]
+    e = [torch.exp(zj * f - shift_e) for zj, f in zip(z, phi)]
+    beta = [ej * sj for ej, sj in zip(e, S)]
+    U = [uj.sum(1) for uj in u]
+    pr = [torch.exp(a.logp.to(device) - (law.grid_log_norm() if j == 0 else 0.0)) for j, a in enumerate(areas)]
+    # the first N-1 areas, flattened ("rows"); the last area are the columns
+    shape = [t.numel() for t in S[:-1]]
+
+    def rows(vals):
+        out = vals[0].reshape([-1] + [1] * (len(shape) - 1))
+        for j, v in enumerate(vals[1:], 1):
+            out = out + v.reshape([1] * j + [-1] + [1] * (len(shape) - j - 1))
+        return out.expand(shape).reshape(-1)
+
+    return Grid(areas, sizes, N, w, w_self, b, W, u, z, S, e, beta, U, pr, shape, rows)
+
+
+@dataclass
+class ProblemEvents:
+    """One problem's event measures (SPEC LEM-G11, THM-MAIN-v1 items 1-2), each an expectation over
+    p in M times P(p in M): the probabilities of the masked, the *avoidable* (the target area has a
+    visible key) and the *hit* (avoidable and A_target >= 1 - eps) events, the loss
+    c(|M|) 1/2 ||r_p||^2 on the avoidable and on the unavoidable events, and per area the summed masses
+    E[A_j; p in M] and E[A_j; avoidable]."""
+
+    masked: float
+    avoidable: float
+    hit: float
+    loss_avoidable: float
+    loss_unavoidable: float
+    mass: list[float]
+    mass_avoidable: list[float]
+    neglected: float
+
+
+def event_measures(areas: list[AreaAtoms], sizes: list[list[int]], ups: list[list[float]], phi: list[float],
+                   self_ups: float, variant_b: bool, law: MaskLaw, norm: str, eps: float, device) -> ProblemEvents:
+    """:class:`ProblemEvents` over the product grid of :func:`expect` (area 0 is the target area), with
+    A_j = beta_j / Z and ||r_p||^2 = z_0^2 (1 - A_0)^2 + sum_{j >= 1} z_j^2 A_j^2 (SPEC DEF-CORR); in key set
+    A an event without visible keys has F_p = 0 (Z^-1 counts as 0), as in the loss."""
+    g = _grid(areas, sizes, ups, phi, self_ups, variant_b, law, device)
+    N = g.N
+    zero = [torch.zeros_like(t) for t in g.S[:-1]]
+
+    def only(j, vals):
+        return g.rows([vals if i == j else zero[i] for i in range(N - 1)])
+
+    X = g.b * g.W + g.rows([(ej - g.b) * sj for ej, sj in zip(g.e[:-1], g.S[:-1])])
+    Y = (g.e[-1] - g.b) * g.S[-1]
+    pi_r = torch.exp(g.rows([torch.log(p) for p in g.pr[:-1]])) * law.p_masked
+    beta_r = [only(j, g.beta[j]) for j in range(N - 1)]
+    z0sq = only(0, g.z[0] ** 2)
+    others_r = g.rows([zero[0]] + [zj**2 * bj**2 for zj, bj in zip(g.z[1:-1], g.beta[1:-1])])
+    others_c = g.z[-1] ** 2 * g.beta[-1] ** 2
+    U_r, U0 = g.rows(g.U[:-1]), only(0, g.U[0])
+    acc = torch.zeros(5, dtype=DTYPE, device=device)
+    mass, mass_av = torch.zeros(N, dtype=DTYPE, device=device), torch.zeros(N, dtype=DTYPE, device=device)
+    step = max(1, CHUNK_POINTS // Y.numel())
+    for lo in range(0, X.numel(), step):
+        sl = slice(lo, lo + step)
+        wgt = pi_r[sl, None] * g.pr[-1][None, :]
+        visible = U_r[sl, None] + g.U[-1][None, :]
+        if law.visible_total() is not None:
+            wgt = wgt * (visible == law.visible_total())
+        kappa = normalisation_factor(norm, law.P - visible, law.P)
+        Z = X[sl, None] + Y[None, :]
+        Zinv = torch.where(Z > 0, 1.0 / torch.where(Z > 0, Z, 1.0), 0.0)
+        A0 = beta_r[0][sl, None] * Zinv
+        r2 = z0sq[sl, None] * (1 - A0) ** 2 + (others_r[sl, None] + others_c[None, :]) * Zinv**2
+        avoid = (U0[sl] > 0).to(DTYPE)[:, None]
+        lost = 0.5 * wgt * kappa * r2
+        acc += torch.stack([wgt.sum(), (wgt * avoid).sum(), (wgt * avoid * (A0 >= 1 - eps)).sum(),
+                            (lost * avoid).sum(), (lost * (1 - avoid)).sum()])
+        for out, m in ((mass, wgt * Zinv), (mass_av, wgt * Zinv * avoid)):
+            rs = m.sum(1)
+            out[: N - 1] += torch.stack([(b_r[sl] * rs).sum() for b_r in beta_r])
+            out[N - 1] += (m.sum(0) * g.beta[-1]).sum()
+    n = g.n_real
+    return ProblemEvents(*acc.tolist(), mass[:n].tolist(), mass_av[:n].tolist(), sum(a.neglected for a in g.areas))
