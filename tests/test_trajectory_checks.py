@@ -85,13 +85,29 @@ def test_lem_g9_symmetry_and_planted_false_symmetry(ctx):
     assert only(claim.mutated(runs=mc), ctx).verdict is Verdict.INCONCLUSIVE
 
 
+FLOW8 = {QUICK: [Run(balanced(8), TrainConfig(steps=10**6, eta=1.0, gradient="population", solver="BDF",
+                                              log_points=40), eval_samples=512)]}
+
+
 def test_thm_main_area_wide_reached_and_planted_never(ctx):
-    claim = AreaWide(B4)
+    claim = AreaWide(FLOW8)
     good = only(claim, ctx)
     assert good.verdict is Verdict.VERIFIED and good.evidence["T_star"] is not None
     assert good.evidence["final_fraction"]["value"] >= 0.95
+    assert good.evidence["solver"]["method"] == "BDF" and good.evidence["time_T_star"] == good.evidence["T_star"]
+    lo, hi = good.evidence["time_T_star_bracket"]
+    assert lo < good.evidence["time_T_star"] == hi
     bad = only(claim.mutated(quantifier="never"), ctx)
     assert bad.verdict is Verdict.REFUTED and bad.counterexample["step"] <= good.evidence["T_star"]
+
+
+def test_thm_main_outside_the_small_step_regime_is_inconclusive(ctx):
+    """eta = 200 moves the logits by ~10 per step (max_logit_step > 0.1): SPEC DEF-GD's regime is left, so
+    the theorem check says why instead of judging, and the regime fields are in the evidence."""
+    r = only(AreaWide(B4), ctx)
+    assert r.verdict is Verdict.INCONCLUSIVE and "small-step regime" in r.summary
+    assert r.evidence["max_logit_step"] > 0.1 and r.evidence["eta"] == 200.0 and not r.evidence["small_step"]
+    assert {"parametrisation", "exactness", "key_set"} <= set(r.evidence)
 
 
 def test_thm_main_not_reached_is_inconclusive_not_verified(ctx):
@@ -172,7 +188,7 @@ def test_cache_reuses_and_survives_corruption(tmp_path, monkeypatch):
 
     def no_training(*a, **k):
         raise AssertionError("retrained although the trajectory is cached")
-    monkeypatch.setattr(trajcache, "train", no_training)
+    monkeypatch.setattr(trajcache, "trajectory", no_training)
     again = trajcache.cached_train(inst, cfg, tmp_path)
     assert again.cached and np.array_equal(again.trajectory.phi, first.trajectory.phi)
     monkeypatch.undo()
@@ -217,3 +233,65 @@ def test_trajectory_probe_attributes_failures_to_the_violation(ctx):
     assert inside_r.verdict is Verdict.VERIFIED and inside_r.affects_verdict
     assert outside_r.verdict is Verdict.REFUTED and not outside_r.affects_verdict
     assert "area_wide_reached" in outside_r.evidence["failing_conclusions"]
+
+
+# -- THM-MAIN-v1 in its regime (proofcheck.checks.theorem_regime) ------------------------------------
+
+def _flow8(ks, horizon, points=60):
+    return Run(balanced(8, key_set=ks), TrainConfig(steps=int(horizon), eta=1.0, gradient="population",
+                                                    solver="BDF", log_points=points), eval_samples=512)
+
+
+def _gd8(ks, eta, horizon, every):
+    return Run(balanced(8, key_set=ks), TrainConfig(steps=int(horizon / eta), eta=eta, gradient="population",
+                                                    log_every=every), eval_samples=512)
+
+
+def test_step_agreement_flow_and_small_gd_agree_and_planted_factor_refuted(ctx):
+    """GD at eta = 0.5 is the Euler scheme of the flow (max_logit_step < 0.1): its time to T*(0.2) is the
+    flow's; a claimed factor 2 between them must miss; GD at eta = 8 leaves the small-step regime."""
+    from proofcheck.checks.theorem_regime import StepAgreement
+    runs = {QUICK: [_flow8("A", 700, 120), _gd8("A", 0.5, 700, 8)]}
+    good = only(StepAgreement(runs), ctx)
+    assert good.verdict is Verdict.VERIFIED, good.summary
+    flow, gd = good.evidence["runs"]
+    assert flow["flow"] and gd["max_logit_step"] <= 0.1
+    assert abs(gd["time_T_star"] / flow["time_T_star"] - 1) <= 0.1
+    assert only(StepAgreement(runs, scale=2.0), ctx).verdict is Verdict.REFUTED
+    big = only(StepAgreement({QUICK: [_flow8("A", 700, 120), _gd8("A", 8.0, 700, 1)]}), ctx)
+    assert big.verdict is Verdict.INCONCLUSIVE and "small-step" in big.summary
+
+
+def test_target_log_growth_and_planted_bounded(ctx):
+    """T*(eps) comes later for smaller eps and the target correlation is then larger (A_{p,a} >= 1 - eps
+    needs a logit gap of at least log((1 - eps) / eps) over the other areas): the slope on log(1/eps) is
+    positive, and the planted 'does not grow' is refuted."""
+    from proofcheck.checks.theorem_regime import TargetLogGrowth
+    runs = {QUICK: [_flow8("A", 2e5)]}
+    claim = TargetLogGrowth(runs, eps_values=(0.3, 0.2, 0.1, 0.05))
+    r = only(claim, ctx)
+    assert r.verdict is Verdict.VERIFIED, r.summary
+    pts = sorted(r.evidence["points"], key=lambda p: -p["eps"])
+    assert all(a["target_phi"] < b["target_phi"] and a["time_T_star"] < b["time_T_star"]
+               for a, b in zip(pts, pts[1:]))
+    assert r.evidence["fit"]["slope_lo"] > 0
+    assert only(claim.mutated(claim="bounded"), ctx).verdict is Verdict.REFUTED
+
+
+def test_correlation_drift_after_t_star(ctx):
+    """Key set A, two areas per cluster, Q(0) = 0: the softmax over one row's features sees only the gap
+    between the target and non-target correlations, so the non-target one falls as the target one grows
+    (like log t): drift over [T*, 100 T*] exceeds 1 and keeps its pace (REFUTED), while the non-target
+    masses stay below eps (the statement that holds); a planted mass bound of 1e-6 is refuted, a generous
+    correlation bound is met, and a run that stops before 100 T* is INCONCLUSIVE (budget)."""
+    from proofcheck.checks.theorem_regime import CorrelationDrift
+    runs = {QUICK: [_flow8("A", 2e7)]}
+    fp = only(CorrelationDrift(runs, which="fp"), ctx)
+    assert fp.verdict is Verdict.REFUTED and fp.evidence["drift"] > 1 and fp.evidence["second_half"] >= \
+        fp.evidence["first_half"] / 2
+    assert only(CorrelationDrift(runs, which="fp", bound=50.0), ctx).verdict is Verdict.VERIFIED
+    mass = only(CorrelationDrift(runs, which="mass", bound=0.05), ctx)
+    assert mass.verdict is Verdict.VERIFIED and mass.evidence["max_nontarget_mass"] <= 0.05
+    assert only(CorrelationDrift(runs, which="mass", bound=1e-6), ctx).verdict is Verdict.REFUTED
+    short = only(CorrelationDrift({QUICK: [_flow8("A", 1e5)]}, which="fp"), ctx)
+    assert short.verdict is Verdict.INCONCLUSIVE and "budget ran out" in short.summary

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 import numpy as np
 from proofcheck.setting import measures as th
+from proofcheck.setting.runs import SMALL_STEP, regime
 from proofcheck.setting.trainer import coords_at
 from proofcheck.verdict import CheckResult, Verdict
 from proofcheck.engine.trajclaim import TrajectoryClaim, _plot_name
@@ -44,20 +45,24 @@ class AreaWide(TrajectoryClaim):
 
     def evaluate(self, lemma, traj, run, ctx):
         inst = traj.instance
-        batch = run.held_out()
-        s = th.area_wide_series(traj, batch, self.eps, self.fraction)
+        reg = regime(traj)
+        s, evaluation = th.main_series(traj, run.held_out, self.eps, self.fraction)
         f, g = s.fraction[-1], s.gap[-1]
         tphi, phi = traj.target_phi()[-1], traj.phi[-1]
         nontarget = np.ones_like(phi, dtype=bool)
         nontarget[np.arange(inst.P)[:, None], inst.feature_of.T.numpy()] = False
+        eta = traj.config.eta
+        i_star = int(np.searchsorted(traj.step, s.t_star)) if s.t_star is not None else None
         evidence = {
-            "T_star": s.t_star, "T_star_resolution": int(np.diff(traj.step).max()) if len(traj.step) > 1 else 0,
-            "eps": self.eps, "fraction_target": self.fraction, "evaluation": "exact" if batch.exact else
-            f"held-out Monte Carlo batch of {len(batch)} images, 95% delta-method interval",
+            "T_star": s.t_star, "time_T_star": eta * s.t_star if s.t_star is not None else None,
+            "time_T_star_bracket": th.t_star_bracket(traj, s.t_star),
+            "T_star_resolution": float(np.diff(traj.step).max()) if len(traj.step) > 1 else 0,
+            "eps": self.eps, "fraction_target": self.fraction, "evaluation": evaluation,
             "final_fraction": f.to_dict(), "final_loss_gap": g.to_dict(),
             "fraction_series": [x.value for x in s.fraction], "gap_series": [x.value for x in s.gap],
-            "steps": traj.step.tolist(),
+            "steps": traj.step.tolist(), "times": (eta * traj.step).tolist(),
             "fraction_per_log_step": _log_slope(traj.step, [x.value for x in s.fraction]),
+            "target_phi_at_T_star": float(traj.target_phi()[i_star].mean()) if i_star is not None else None,
             "target_phi_final": [float(tphi.min()), float(tphi.max())],
             "target_phi_over_log_P_over_eps": float(tphi.mean() / math.log(inst.P / self.eps)),
             "target_phi_per_log_step": _log_slope(traj.step, traj.target_phi().mean((1, 2))),
@@ -77,6 +82,11 @@ class AreaWide(TrajectoryClaim):
                                              {k: v for k, v in marks.items() if v is not None}))
             plots.append(plot_mass_trajectories(traj, ctx.plot_dir / _plot_name(ctx, run, "mass"), lemma.tag))
         reached = [int(traj.step[i]) for i, ok in enumerate(s.holds()) if ok]
+        if not reg["small_step"]:
+            why = (f"outside the small-step regime of SPEC DEF-GD: max_logit_step = {reg['max_logit_step']:.3g} > "
+                   f"{SMALL_STEP:g} at eta = {eta:g}; the theorem speaks of eta <= 1/poly(P) (run the flow)")
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, evidence={**evidence, "reason": why},
+                               tolerance=tol, plots=plots)
         if self.quantifier == "never":
             if reached:
                 return self.result(lemma, run, Verdict.REFUTED, f"the area-wide pattern holds at step {reached[0]}",
@@ -84,13 +94,14 @@ class AreaWide(TrajectoryClaim):
                                    plots=plots)
             return self.result(lemma, run, Verdict.VERIFIED, "the area-wide pattern is not reached within the budget",
                                evidence=evidence, tolerance=tol, plots=plots)
-        status = (f"fraction {f.value:.3f} [{f.lo:.3f}, {f.hi:.3f}], loss gap {g.value:.3g} at step "
-                  f"{int(traj.step[-1])}")
+        status = (f"fraction {f.value:.3f} [{f.lo:.3f}, {f.hi:.3f}], loss gap {g.value:.3g} at time "
+                  f"{eta * traj.step[-1]:.4g}")
         if s.t_star is not None:
-            return self.result(lemma, run, Verdict.VERIFIED, f"T*({self.eps:g}) = {s.t_star}; {status}",
+            return self.result(lemma, run, Verdict.VERIFIED, f"time to T*({self.eps:g}) = "
+                               f"{evidence['time_T_star']:.4g} (eta T*); {status}",
                                evidence=evidence, tolerance=tol, margin=f.lo - self.fraction, plots=plots)
-        return self.result(lemma, run, Verdict.INCONCLUSIVE, f"not reached within {int(traj.step[-1])} steps: "
-                           f"{status}", evidence={**evidence, "reason": "step budget exhausted"}, tolerance=tol,
+        return self.result(lemma, run, Verdict.INCONCLUSIVE, f"not reached within time {eta * traj.step[-1]:.4g}: "
+                           f"{status}", evidence={**evidence, "reason": "time budget exhausted"}, tolerance=tol,
                            margin=f.lo - self.fraction, plots=plots)
 
 

@@ -11,7 +11,7 @@ from proofcheck.context import Budget, CheckContext
 from proofcheck.setting.trainer import Trajectory
 from proofcheck.setting.trajcache import cached_train
 from proofcheck.verdict import CheckResult, Verdict
-from proofcheck.setting.runs import Run
+from proofcheck.setting.runs import Run, regime
 
 
 @dataclass
@@ -67,6 +67,7 @@ class TrajectoryClaim(Claim):
                                        timing_s=time.perf_counter() - t0))
                 continue
             r = self.evaluate(lemma, trained.trajectory, run, ctx)
+            r.evidence.update(regime(trained.trajectory))
             r.evidence.update(budget=ctx.budget.name, run=run.describe(), cached=trained.cached,
                               train_s=trained.seconds, device=trained.trajectory.meta.get("device"))
             r.timing_s = time.perf_counter() - t0

@@ -30,7 +30,8 @@ from proofcheck.setting.instance import DTYPE, Instance
 from proofcheck.setting.population import (key_cells, plan, population_gradient, population_measures,
                                            row_classes)
 from proofcheck.setting.symmetry import feature_permutation
-from proofcheck.setting.trainer import TrainConfig, Trajectory, cpu_threads, evaluation_batch, population_meta
+from proofcheck.setting.trainer import (TrainConfig, Trajectory, cpu_threads, evaluation_batch, population_meta,
+                                        train)
 
 SOLVERS = {"BDF": BDF, "Radau": Radau}
 #: the loss along the flow may rise between logged times by this relative amount and still count as
@@ -62,6 +63,19 @@ def loss_non_increasing(loss: Sequence[float], rtol: float) -> int | None:
         if loss[i] > loss[i - 1] + MONOTONE_SLACK * rtol * scale:
             return i
     return None
+
+
+def trajectory(inst: Instance, cfg: TrainConfig, progress=None) -> Trajectory:
+    """The run a config describes: GD (:func:`proofcheck.setting.trainer.train`) or, when ``cfg.solver``
+    is set, the gradient flow up to time eta * steps, logged at ``cfg.log_points`` geometric times from
+    eta (or every ``cfg.log_every`` GD steps' worth of time)."""
+    if not cfg.solver:
+        return train(inst, cfg, progress)
+    horizon = cfg.eta * cfg.steps
+    times = None
+    if cfg.log_points:
+        times = [0.0] + np.geomspace(min(cfg.eta, horizon), horizon, cfg.log_points).tolist()
+    return flow(inst, cfg, horizon, times, cfg.solver, cfg.rtol, cfg.atol)
 
 
 def gradient_field(inst: Instance, cfg: TrainConfig, batch):

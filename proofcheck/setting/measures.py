@@ -21,7 +21,10 @@ of one image are not independent); exact batches give a zero-width interval.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -30,8 +33,10 @@ import numpy as np
 import torch
 
 from proofcheck.setting.coords import attention_coords, events, loss_split, unavoidable
+from proofcheck.setting.flow import orbits
 from proofcheck.setting.instance import DTYPE, Instance
 from proofcheck.setting.model import key_set, normaliser
+from proofcheck.setting.population import population_measures
 from proofcheck.setting.sampling import Batch, exact_batch
 from proofcheck.setting.trainer import Trajectory, coords_at
 
@@ -120,15 +125,17 @@ def conditional_area_mass(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, 
     return torch.where(valid.unsqueeze(0) & (den > 0), out, torch.full_like(out, math.nan))
 
 
-def first_passage(steps: Sequence[int], holds: Sequence[bool]) -> int | None:
+def first_passage(steps: Sequence[float], holds: Sequence[bool]) -> int | float | None:
     """T*: the first logged step from which ``holds`` is true at every later
     logged step (SPEC §9.1 "for all T >= T*"), or None if it does not hold at
-    the last logged step.  Resolution: one logging interval."""
+    the last logged step.  Resolution: one logging interval.  A flow logs at
+    real times (steps of eta): those come back unrounded."""
     holds = np.asarray(holds, dtype=bool)
     if holds.size == 0 or not holds[-1]:
         return None
     fails = np.nonzero(~holds)[0]
-    return int(steps[0 if fails.size == 0 else fails[-1] + 1])
+    v = float(steps[0 if fails.size == 0 else fails[-1] + 1])
+    return int(v) if v.is_integer() else v
 
 
 def along(traj: Trajectory, measure: Callable[[torch.Tensor, torch.Tensor], object]) -> list:
@@ -154,12 +161,90 @@ class AreaWideSeries:
 
 
 def area_wide_series(traj: Trajectory, batch: Batch, eps: float, target_fraction: float) -> AreaWideSeries:
+    """The series on an event batch (Monte Carlo estimates with intervals, or exact on the exact batch)."""
     inst = traj.instance
     frac = along(traj, lambda Phi, Ups: target_mass_fraction(Phi, Ups, inst, batch, eps))
     gap = along(traj, lambda Phi, Ups: loss_gap(Phi, Ups, inst, batch))
     s = AreaWideSeries(traj.step, frac, gap, eps, target_fraction, None)
     s.t_star = first_passage(traj.step, s.holds())
     return s
+
+
+#: population_along's memo: THM-MAIN-v1's claims each measure T* (and the masses) on the same runs, and
+#: a pass over a logged flow costs seconds at P = 64; a few dozen runs cover a lemma's plans
+_ALONG: OrderedDict = OrderedDict()
+_ALONG_SIZE = 48
+
+
+def _content_key(traj: Trajectory, eps: float) -> tuple:
+    h = hashlib.sha256(json.dumps(traj.instance.to_dict(), sort_keys=True, default=str).encode())
+    for a in (traj.step, traj.phi, traj.ups):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest(), "reduction" in traj.meta, eps
+
+
+def population_along(traj: Trajectory, eps: float) -> list | str:
+    """:func:`proofcheck.setting.population.population_measures` at every logged point (one row per
+    LEM-G9 orbit when the trajectory carries the flow's reduction), or the reason they do not apply;
+    memoised on the trajectory's content and eps."""
+    key = _content_key(traj, eps)
+    if key in _ALONG:
+        _ALONG.move_to_end(key)
+        return _ALONG[key]
+    inst = traj.instance
+    rows = mult = None
+    if "reduction" in traj.meta:
+        orb = orbits(inst)
+        rows, mult = orb.reps, orb.multiplicity
+    out = []
+    for t in range(len(traj.step)):
+        m = population_measures(*coords_at(traj, t), inst, eps, rows, mult)
+        if isinstance(m, str):
+            out = m
+            break
+        out.append(m)
+    _ALONG[key] = out
+    while len(_ALONG) > _ALONG_SIZE:
+        _ALONG.popitem(last=False)
+    return out
+
+
+def population_series(traj: Trajectory, eps: float, target_fraction: float) -> AreaWideSeries | str:
+    """The series of the population quantities themselves (zero-width intervals): the fraction and the
+    loss gap by count vectors (:func:`population_along`); or the reason they do not apply."""
+    along_ = population_along(traj, eps)
+    if isinstance(along_, str):
+        return along_
+    frac = [Estimate(m.fraction, m.fraction, m.fraction, 0, True) for m in along_]
+    gap = [Estimate(m.gap, m.gap, m.gap, 0, True) for m in along_]
+    s = AreaWideSeries(traj.step, frac, gap, eps, target_fraction, None)
+    s.t_star = first_passage(traj.step, s.holds())
+    return s
+
+
+def main_series(traj: Trajectory, held_out: Callable[[], Batch], eps: float,
+                target_fraction: float) -> tuple[AreaWideSeries, str]:
+    """THM-MAIN-v1's series and how it was evaluated: the population quantities themselves where the run
+    trained on the population loss and the sufficient statistics apply, else the batch ``held_out()``."""
+    why = "the run did not train on the population loss"
+    if traj.config.gradient == "population":
+        s = population_series(traj, eps, target_fraction)
+        if not isinstance(s, str):
+            return s, "population (sufficient statistics, exact)"
+        why = s
+    batch = held_out()
+    s = area_wide_series(traj, batch, eps, target_fraction)
+    return s, ("exact (every event enumerated)" if batch.exact else
+               f"held-out Monte Carlo batch of {len(batch)} images, 95% delta-method interval ({why})")
+
+
+def t_star_bracket(traj: Trajectory, t_star) -> list[float] | None:
+    """The flow times between which the crossing at T* lies: (eta x the logged step before T*, eta T*]."""
+    if t_star is None:
+        return None
+    i = int(np.searchsorted(traj.step, t_star))
+    eta = traj.config.eta
+    return [eta * float(traj.step[max(i - 1, 0)]), eta * float(traj.step[i])]
 
 
 # -- THM-MAE-v3 phases -------------------------------------------------------------------

@@ -41,6 +41,8 @@ FORMAT_VERSION = 1
 #: the exact batch is used for evaluation when it has at most this many events
 EXACT_EVAL_LIMIT = 300_000
 GRADIENTS = ("exact", "sampled", "population")
+#: "" is GD; the others integrate the gradient flow (:mod:`proofcheck.setting.flow`)
+SOLVERS = ("", "BDF", "Radau")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,12 @@ class TrainConfig:
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's
     setting).  1 by default: at the sizes the checks train (P <= 256, batches
     of 10^2..10^4 events) a second thread gained nothing on an idle 2-core
-    machine and made steps 2-20x slower on a busy one (benches/README.md)."""
+    machine and made steps 2-20x slower on a busy one (benches/README.md).
+
+    ``solver`` ("BDF" or "Radau"; "" is GD) integrates the gradient flow instead, up to time eta * steps
+    (:func:`proofcheck.setting.flow.trajectory`) with the error control ``rtol``, ``atol``; ``log_points`` > 0
+    logs it at t = 0 and that many times spaced geometrically from eta to eta * steps (the flow's
+    correlations grow like log t, so equal steps in log t resolve every stage)."""
 
     steps: int = 500
     eta: float = 1.0
@@ -69,6 +76,10 @@ class TrainConfig:
     eval_samples: int = 8192
     freeze_pp: bool = False
     threads: int = 1
+    solver: str = ""
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    log_points: int = 0
 
     def __post_init__(self):
         checks = [
@@ -86,6 +97,12 @@ class TrainConfig:
             (not (self.freeze_pp and self.parametrisation == "full"), "freeze_pp needs parametrisation='coords'"),
             (isinstance(self.threads, int) and self.threads >= 0,
              f"threads must be an integer >= 0 (0 keeps torch's setting), got {self.threads!r}"),
+            (self.solver in SOLVERS, f"solver must be one of {SOLVERS} ('' is GD), got {self.solver!r}"),
+            (not self.solver or (self.gradient != "sampled" and self.parametrisation == "coords"),
+             "the flow (solver) integrates a fixed loss in coordinates: gradient 'exact' or 'population'"),
+            (not self.solver or self.steps >= 1, "a flow needs steps >= 1 (its time is eta * steps)"),
+            (isinstance(self.log_points, int) and self.log_points >= 0,
+             f"log_points must be an integer >= 0, got {self.log_points!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -233,6 +250,9 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
     """
     if start is not None and cfg.parametrisation != "coords":
         raise UsageError("a start point (Phi, Ups) needs parametrisation='coords'")
+    if cfg.solver:
+        raise UsageError(f"solver {cfg.solver!r} asks for the gradient flow: proofcheck.setting.flow.trajectory "
+                         "runs either")
     with cpu_threads(cfg.threads):
         return _train(inst, cfg, progress, start)
 

@@ -15,7 +15,8 @@ from typing import Callable
 
 from proofcheck.errors import ProofcheckError, TrajectoryFileError
 from proofcheck.setting.instance import Instance
-from proofcheck.setting.trainer import FORMAT_VERSION, TrainConfig, Trajectory, train
+from proofcheck.setting.flow import trajectory
+from proofcheck.setting.trainer import FORMAT_VERSION, TrainConfig, Trajectory
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,13 +24,11 @@ def code_version() -> str:
     """sha256 of the modules that compute a trajectory: a change to the model,
     the coordinates or the trainer (even one that only changes rounding) must
     not let an old trajectory answer for the new code."""
-    from proofcheck.setting import coords
-    from proofcheck.setting import instance
-    from proofcheck.setting import model
-    from proofcheck.setting import sampling
+    from proofcheck.setting import coords, flow, instance, model, population, population_laws, sampling, symmetry
     from proofcheck.setting import trainer
     h = hashlib.sha256()
-    for module in (instance, sampling, model, coords, trainer):
+    # the flow and the population gradient (with its orbit reduction) compute trajectories too
+    for module in (instance, sampling, model, coords, trainer, population, population_laws, symmetry, flow):
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
 
@@ -77,7 +76,7 @@ def cached_train(inst: Instance, cfg: TrainConfig, cache_dir: Path | None,
             return Trained(traj, True, time.perf_counter() - t0, path)
         except ProofcheckError as exc:  # TrajectoryFileError, or an InstanceError in its meta record
             warnings.warn(f"{exc}; retraining", RuntimeWarning, stacklevel=2)
-    traj = train(inst, cfg, progress)
+    traj = trajectory(inst, cfg, progress)
     if path is not None:
         traj.save(path)
     return Trained(traj, False, time.perf_counter() - t0, path)
