@@ -18,6 +18,6 @@ LEMMA = Lemma(
                   "GD's PP correlations do not, so two queries of one area differ.  Pooled by area the score is "
                   "within 0.3% of the ideal (THM-DIVERSITY).  For the key-level statement to hold, its reference "
                   "must allow any spread of mass inside the own area.",
-    notes="Same score as THM-DIVERSITY (proofcheck.setting.measures.attention_diversity) on the attention over keys "
+    notes="Same score as THM-DIVERSITY (total variation, proofcheck.setting.diversity) on the attention over keys "
           "instead of its pooling by area.",
 )

@@ -1,15 +1,16 @@
 """The attention-diversity metrics (SPEC §10 EXP-1 [R]) on hand-made attention patterns, with expected
-values worked out by hand or from the closed form of the ideal pattern (measures.ideal_diversity)."""
+values worked out by hand, by enumeration of the masks, or from the closed form of the ideal pattern."""
+import itertools
 import math
 
 import pytest
 import torch
 
 from proofcheck.errors import UsageError
-from proofcheck.setting.diversity import (DISSIMILARITIES, iou_distance, jensen_shannon, pairwise_diversity,
-                                          references, top_mass_sets, total_variation)
-from proofcheck.setting.instance import fixture_6, global_local
-from proofcheck.setting.measures import ideal_diversity
+from proofcheck.setting.diversity import (DISSIMILARITIES, ideal_diversity, iou_distance, jensen_shannon,
+                                          pairwise_diversity, references, top_mass_sets, total_variation)
+from proofcheck.setting.instance import DTYPE, balanced, fixture_6, global_local, make_instance
+from proofcheck.setting.measures import area_wide_attention, avoidable, collapsed_attention
 from proofcheck.setting.sampling import Batch, exact_batch
 
 T = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
@@ -79,3 +80,50 @@ def test_a_planted_wrong_reference_is_told_apart():
     inst = fixture_6()
     ref = references(inst, exact_batch(inst), "js")
     assert ref["area_wide"] - ref["collapsed"] > 0.5
+
+
+def test_attention_diversity_on_hand_made_patterns():
+    inst = make_instance(3, [[[0], [1], [2]]], gamma=0.5)
+    batch = exact_batch(inst).select([0])
+    q = torch.tensor([[True, True, True]])
+    disjoint = torch.eye(3, dtype=DTYPE).unsqueeze(0)
+    assert pairwise_diversity(disjoint, q, batch, "tv").value == pytest.approx(1.0)
+    same = torch.full((1, 3, 3), 1 / 3, dtype=DTYPE)
+    assert pairwise_diversity(same, q, batch, "tv").value == pytest.approx(0.0)
+    half = torch.tensor([[[1, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0]]], dtype=DTYPE)
+    # pairs: (0,1) TV 0.5, (0,2) 0.5, (1,2) 0 -> mean over ordered pairs 1/3
+    assert pairwise_diversity(half, q, batch, "tv").value == pytest.approx(1 / 3)
+
+
+def brute_ideal_diversity(inst):
+    """Enumerate masks: over ordered pairs of distinct avoidable masked queries, the share in different areas."""
+    num = den = 0.0
+    for c in inst.clusters:
+        for bits in itertools.product([0, 1], repeat=inst.P):
+            prob = math.prod(inst.gamma if m else 1 - inst.gamma for m in bits)
+            area = {p: next(j for j, a in enumerate(c.areas) if p in a) for p in range(inst.P)}
+            ok = [p for p in range(inst.P) if bits[p] and any(not bits[q] for q in c.areas[area[p]])]
+            for p, r in itertools.permutations(ok, 2):
+                den += c.weight * prob
+                num += c.weight * prob * (area[p] != area[r])
+    return num / den
+
+
+@pytest.mark.parametrize("inst", [fixture_6(), balanced(8, N=4), make_instance(5, [[[0, 1, 2], [3], [4]]], gamma=0.3)])
+def test_ideal_diversity_closed_form_matches_enumeration(inst):
+    want = brute_ideal_diversity(inst)
+    assert ideal_diversity(inst) == pytest.approx(want, rel=1e-12)
+    batch = exact_batch(inst)
+    scored = pairwise_diversity(area_wide_attention(inst, batch), avoidable(inst, batch), batch, "tv").value
+    assert scored == pytest.approx(want, rel=1e-12)
+    if math.floor(inst.gamma * inst.P) >= 2:      # a fixed-size mask with at least one pair of queries
+        fixed = inst.with_options(mask_model="fixed")
+        assert 0 < ideal_diversity(fixed) <= 1
+
+
+def test_collapsed_pattern_scores_zero_and_rows_are_distributions():
+    inst = fixture_6()
+    batch = exact_batch(inst)
+    attn = collapsed_attention(inst, batch)
+    assert torch.allclose(attn.sum(-1), torch.ones(len(batch), inst.P, dtype=DTYPE))
+    assert pairwise_diversity(attn, avoidable(inst, batch), batch, "tv").value == pytest.approx(0.0, abs=1e-15)

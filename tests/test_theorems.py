@@ -1,8 +1,6 @@
 """The measured quantities of proofcheck.setting.measures against independent
 computations: brute-force loops over events on the full d x d model
 (proofcheck.setting.model), closed forms worked out here from SPEC's definitions."""
-import itertools
-import math
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import torch
 
 from proofcheck.setting import measures as th
 from proofcheck.setting.coords import q_from_coords
-from proofcheck.setting.instance import DTYPE, balanced, fixture_6, make_instance
+from proofcheck.setting.instance import DTYPE, fixture_6
 from proofcheck.setting.model import attention, forward_loss, images, reconstruct
 from proofcheck.setting.sampling import exact_batch, sample_batch
 
@@ -103,53 +101,6 @@ def test_conditional_area_mass_excludes_unavoidable_events():
             want = sum(w * x for w, x in sel) / sum(w for w, _ in sel)
             assert float(m[p, k, a]) == pytest.approx(want, abs=1e-12)
     assert torch.isnan(m[:, 0, 2]).all()            # cluster 1 has two areas: the third column is undefined
-
-
-def test_attention_diversity_on_hand_made_patterns():
-    inst = make_instance(3, [[[0], [1], [2]]], gamma=0.5)
-    batch = exact_batch(inst).select([0])
-    q = torch.tensor([[True, True, True]])
-    disjoint = torch.eye(3, dtype=DTYPE).unsqueeze(0)
-    assert th.attention_diversity(disjoint, q, batch).value == pytest.approx(1.0)
-    same = torch.full((1, 3, 3), 1 / 3, dtype=DTYPE)
-    assert th.attention_diversity(same, q, batch).value == pytest.approx(0.0)
-    half = torch.tensor([[[1, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0]]], dtype=DTYPE)
-    # pairs: (0,1) TV 0.5, (0,2) 0.5, (1,2) 0 -> mean over ordered pairs 1/3
-    assert th.attention_diversity(half, q, batch).value == pytest.approx(1 / 3)
-
-
-def brute_ideal_diversity(inst):
-    """Enumerate masks: over ordered pairs of distinct avoidable masked queries, the share in different areas."""
-    num = den = 0.0
-    for c in inst.clusters:
-        for bits in itertools.product([0, 1], repeat=inst.P):
-            prob = math.prod(inst.gamma if m else 1 - inst.gamma for m in bits)
-            area = {p: next(j for j, a in enumerate(c.areas) if p in a) for p in range(inst.P)}
-            ok = [p for p in range(inst.P) if bits[p] and any(not bits[q] for q in c.areas[area[p]])]
-            for p, r in itertools.permutations(ok, 2):
-                den += c.weight * prob
-                num += c.weight * prob * (area[p] != area[r])
-    return num / den
-
-
-@pytest.mark.parametrize("inst", [fixture_6(), balanced(8, N=4), make_instance(5, [[[0, 1, 2], [3], [4]]], gamma=0.3)])
-def test_ideal_diversity_closed_form_matches_enumeration(inst):
-    want = brute_ideal_diversity(inst)
-    assert th.ideal_diversity(inst) == pytest.approx(want, rel=1e-12)
-    batch = exact_batch(inst)
-    scored = th.attention_diversity(th.area_wide_attention(inst, batch), th.avoidable(inst, batch), batch).value
-    assert scored == pytest.approx(want, rel=1e-12)
-    if math.floor(inst.gamma * inst.P) >= 2:      # a fixed-size mask with at least one pair of queries
-        fixed = inst.with_options(mask_model="fixed")
-        assert 0 < th.ideal_diversity(fixed) <= 1
-
-
-def test_collapsed_pattern_scores_zero_and_rows_are_distributions():
-    inst = fixture_6()
-    batch = exact_batch(inst)
-    attn = th.collapsed_attention(inst, batch)
-    assert torch.allclose(attn.sum(-1), torch.ones(len(batch), inst.P, dtype=DTYPE))
-    assert th.attention_diversity(attn, th.avoidable(inst, batch), batch).value == pytest.approx(0.0, abs=1e-15)
 
 
 def test_t_quantile_matches_tables():

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 import numpy as np
-from proofcheck.setting import measures as th
+from proofcheck.setting import diversity as dv, measures as th
 from proofcheck.setting.runs import SMALL_STEP, regime
 from proofcheck.setting.trainer import coords_at
 from proofcheck.verdict import CheckResult, Verdict
@@ -198,38 +198,44 @@ class Phases(TrajectoryClaim):
 
 @dataclass
 class Diversity(TrajectoryClaim):
-    """The diversity claim (SPEC §1, EXP-1 [V]; the score is the project's [R]
-    definition, :func:`proofcheck.setting.measures.attention_diversity`): after
-    training, D is within ``within`` x D_ideal of the reference, where D_ideal
-    is the exact score of the ideal area-wide pattern and the collapsed pattern
-    scores 0.  ``level``: "keys" scores the attention over keys, "areas" its
-    pooling by area (insensitive to how mass spreads inside an area); the ideal
-    pattern scores D_ideal at both levels.  ``reference="ideal"`` is the claim; ``reference="collapsed"``
+    """The diversity claim (SPEC §1, EXP-1 [V]; the scores are the project's [R]
+    metrics, :mod:`proofcheck.setting.diversity`): after training, D (metric
+    ``metric``, total variation by default) is within ``within`` x D_ideal of the
+    reference, where D_ideal is the exact score of the ideal area-wide pattern
+    (the same under every metric) and the collapsed pattern scores 0; the other
+    metrics are reported beside it.  ``level``: "keys" scores the attention over
+    keys, "areas" its pooling by area (insensitive to how mass spreads inside an
+    area); the ideal pattern scores D_ideal at both levels.  ``reference="ideal"`` is the claim; ``reference="collapsed"``
     is the planted wrong one.  Decided on the 95% interval of D: inside the
     band VERIFIED, disjoint from it REFUTED, else INCONCLUSIVE."""
 
     within: float = 0.10
     reference: str = "ideal"
     level: str = "keys"
+    metric: str = "tv"
 
     def describe(self) -> str:
-        return (f"attention diversity ({self.level} level) after training within {self.within:.0%} of the "
-                f"{self.reference} pattern's")
+        return (f"attention diversity ({self.metric}, {self.level} level) after training within {self.within:.0%} "
+                f"of the {self.reference} pattern's")
 
     def evaluate(self, lemma, traj, run, ctx):
         inst = traj.instance
         batch = run.held_out()
         Phi, Ups = coords_at(traj, -1)
-        D = th.diversity(Phi, Ups, inst, batch, self.level)
-        D0 = th.diversity(*coords_at(traj, 0), inst, batch, self.level)
-        ideal = th.ideal_diversity(inst)
-        collapsed = th.attention_diversity(th.collapsed_attention(inst, batch), th.avoidable(inst, batch), batch).value
+        scores = {m: dv.model_diversity(Phi, Ups, inst, batch, self.level, m) for m in dv.DISSIMILARITIES}
+        D = scores[self.metric]
+        D0 = dv.model_diversity(*coords_at(traj, 0), inst, batch, self.level, self.metric)
+        ideal = dv.ideal_diversity(inst)
+        collapsed = dv.pairwise_diversity(th.collapsed_attention(inst, batch), th.avoidable(inst, batch), batch,
+                                          self.metric).value
         ref = ideal if self.reference == "ideal" else collapsed
         band = (ref - self.within * ideal, ref + self.within * ideal)
-        evidence = {"D_trained": D.to_dict(), "D_at_start": D0.to_dict(), "D_ideal_area_wide": ideal,
-                    "D_collapsed": collapsed, "ratio_to_ideal": D.value / ideal, "band": list(band),
-                    "definition": "mean total-variation distance between the attention distributions of two "
-                                  "distinct avoidable masked queries of the same image (ratio of expectations)"}
+        evidence = {"metric": self.metric, "D_trained": D.to_dict(), "D_at_start": D0.to_dict(),
+                    "D_ideal_area_wide": ideal, "D_collapsed": collapsed, "ratio_to_ideal": D.value / ideal,
+                    "band": list(band), "all_metrics": {m: e.to_dict() for m, e in scores.items()},
+                    "definition": f"mean {self.metric} dissimilarity (proofcheck.setting.diversity) between the "
+                                  "attention distributions of two distinct avoidable masked queries of the same "
+                                  "image (ratio of expectations)"}
         tol = {"atol": self.within * ideal, "rtol": 0.0, "justification": f"the claim's band, {self.within:.0%} of "
                "the ideal score; Monte Carlo error enters through the 95% interval of D"}
         summary = (f"D = {D.value:.4f} [{D.lo:.4f}, {D.hi:.4f}] vs ideal {ideal:.4f} and collapsed {collapsed:.2g} "

@@ -2,8 +2,7 @@
 choices), and their collapsed and ideal area-wide references.
 
 Each metric is the mean dissimilarity between the attention distributions of two distinct query positions
-of the same image, a ratio of expectations over images (as in
-:func:`proofcheck.setting.measures.attention_diversity`):
+of the same image, a ratio of expectations over images:
 
     D = E[ sum_{p != p' in Q(X, M)} d(alpha_p, alpha_p') ] / E[ |{(p, p'): p != p' in Q(X, M)}| ],
 
@@ -16,22 +15,26 @@ with ``alpha_p`` a distribution over keys (or over areas) and d one of :data:`DI
   included, so equal distributions give equal sets).  It asks only *where* the bulk of the attention goes,
   as EXP-1's "whether different query patches focus on similar regions" does; the top-m%-by-count variant
   was not chosen because with ties (uniform attention over an area) its set depends on tie-breaking.
-- ``"tv"``: the total-variation distance, the score of THM-DIVERSITY.
+- ``"tv"``: the total-variation distance, the score THM-DIVERSITY judges (the other two are in its evidence).
 
 References: any *collapsed* pattern (every query attends the same way) scores exactly 0 under each metric;
 the *ideal area-wide* pattern (each query uniform on the visible keys of its own area,
 :func:`proofcheck.setting.measures.area_wide_attention`) scores, under each metric, the share of query
-pairs lying in different areas, :func:`proofcheck.setting.measures.ideal_diversity` in closed form
+pairs lying in different areas, :func:`ideal_diversity` in closed form
 (same area: equal distributions, d = 0; different areas: disjoint supports, d = 1 for all three).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
 from proofcheck.errors import UsageError
 from proofcheck.setting.instance import DTYPE, Instance
-from proofcheck.setting.measures import Estimate, area_wide_attention, avoidable, collapsed_attention, ratio_estimate
-from proofcheck.setting.sampling import Batch
+from proofcheck.setting.coords import attention_coords
+from proofcheck.setting.measures import (Estimate, area_distribution, area_wide_attention, avoidable, collapsed_attention,
+                                        ratio_estimate)
+from proofcheck.setting.sampling import Batch, exact_batch
 
 #: keys whose attention is within this relative distance of the top set's last key count as tied with it:
 #: a float64 softmax of equal logits agrees to a few roundoffs, far inside 1e-9
@@ -101,3 +104,41 @@ def references(inst: Instance, batch: Batch, metric: str = "js", top_mass: float
     queries = avoidable(inst, batch)
     return {name: pairwise_diversity(pattern(inst, batch), queries, batch, metric, top_mass).value
             for name, pattern in (("collapsed", collapsed_attention), ("area_wide", area_wide_attention))}
+
+
+def model_diversity(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch, level: str = "keys",
+                    metric: str = "tv", top_mass: float = 0.5) -> Estimate:
+    """D over the avoidable masked queries of the model at coordinates (Phi, Ups), of its attention over keys
+    (``level="keys"``) or pooled by area (``level="areas"``,
+    :func:`proofcheck.setting.measures.area_distribution`): the second ignores how a query spreads its mass
+    *inside* an area, so it measures only "different positions attend to different areas"."""
+    if level not in ("keys", "areas"):
+        raise UsageError(f"diversity level must be 'keys' or 'areas', got {level!r}")
+    dist = attention_coords(Phi, Ups, inst, batch) if level == "keys" else area_distribution(Phi, Ups, inst, batch)
+    return pairwise_diversity(dist, avoidable(inst, batch), batch, metric, top_mass)
+
+
+def ideal_diversity(inst: Instance) -> float:
+    """D of the ideal area-wide pattern, exactly, under every metric of :data:`DISSIMILARITIES`.
+
+    Two avoidable queries attend uniformly to the visible patches of their own
+    areas: d = 0 for the same area, 1 for different (disjoint) areas.  So D is
+    the probability that two distinct avoidable queries lie in different areas,
+    weighted by Pr[p, p' both masked and avoidable].  Closed form under
+    Bernoulli masking (areas of sizes C, C' are avoidable for masked p, p' with
+    probabilities 1 - gamma^(C-1) and 1 - gamma^(C'-1) independently, or
+    1 - gamma^(C-2) jointly when p, p' share an area); exact enumeration of
+    the masks for the fixed-size model."""
+    if inst.mask_model != "bernoulli":
+        batch = exact_batch(inst)
+        return pairwise_diversity(area_wide_attention(inst, batch), avoidable(inst, batch), batch, "tv").value
+    g = inst.gamma
+    num = den = 0.0
+    for c in inst.clusters:
+        sizes = [len(a) for a in c.areas]
+        same = sum(C * (C - 1) * (1 - g ** (C - 2)) for C in sizes if C >= 2)
+        single = [C * (1 - g ** (C - 1)) for C in sizes]
+        diff = sum(single) ** 2 - sum(s * s for s in single)
+        num += c.weight * g * g * diff
+        den += c.weight * g * g * (diff + same)
+    return num / den if den > 0 else math.nan

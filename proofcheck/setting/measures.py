@@ -11,8 +11,8 @@ event batch (exact or Monte Carlo), or of a logged trajectory:
 - :func:`first_passage`: T*(eps), the first logged step from which a condition
   holds at every later logged step ("for all T >= T*");
 - :func:`phases`: THM-MAE-v3 Phase I / Phase II, T1 and T2 per (p, k);
-- :func:`attention_diversity` with the exact references :func:`ideal_diversity`
-  (area-wide pattern) and the collapsed pattern (score 0);
+- :func:`area_wide_attention` and :func:`collapsed_attention`, the two hand-made
+  patterns the diversity metrics (:mod:`proofcheck.setting.diversity`) are read against;
 - :func:`fit_scaling_exponent`: log-log least squares with a t interval.
 
 Monte Carlo estimates come as :class:`Estimate` with a normal-approximation
@@ -32,12 +32,12 @@ import mpmath
 import numpy as np
 import torch
 
-from proofcheck.setting.coords import attention_coords, events, loss_split, unavoidable
+from proofcheck.setting.coords import events, loss_split, unavoidable
 from proofcheck.setting.flow import orbits
 from proofcheck.setting.instance import DTYPE, Instance
 from proofcheck.setting.model import key_set, normaliser
 from proofcheck.setting.population import population_measures
-from proofcheck.setting.sampling import Batch, exact_batch
+from proofcheck.setting.sampling import Batch
 from proofcheck.setting.trainer import Trajectory, coords_at
 
 #: two-sided normal quantile of the 95% intervals reported for Monte Carlo estimates
@@ -301,41 +301,10 @@ def phases(traj: Trajectory, batch: Batch, eps: float, tol: float) -> list[Phase
 
 # -- attention diversity --------------------------------------------------------------------
 
-def attention_diversity(attn: torch.Tensor, queries: torch.Tensor, batch: Batch, chunk: int = 256) -> Estimate:
-    """Attention-diversity score [R] (SPEC EXP-1's metric is [NR]; this is the
-    project's definition), for distributions ``attn`` (B, P, X) of each query
-    over X outcomes (keys, or areas):
-
-        D = E[ sum_{p != p' in Q(X,M)} TV(attn_p, attn_p') ] / E[ |{(p, p'): p != p' in Q(X,M)}| ],
-
-    the mean total-variation distance between the attention distributions (over
-    keys) of two different query positions of the same image, with Q(X,M) the
-    queries considered (here: the avoidable masked positions).  D = 0 when every
-    query attends the same way (collapse); D = 1 when all queries attend to
-    disjoint key sets.  Computed in image chunks (the pairwise tensor is B P^2 P)."""
-    x = torch.empty(len(batch), dtype=DTYPE, device=attn.device)
-    for s in range(0, len(batch), chunk):
-        a, q = attn[s:s + chunk], queries[s:s + chunk].to(DTYPE)
-        tv = 0.5 * (a.unsqueeze(2) - a.unsqueeze(1)).abs().sum(-1)              # (b, P, P)
-        x[s:s + chunk] = torch.einsum("bp,bpr,br->b", q, tv, q)
-    n = queries.sum(1).to(DTYPE)
-    return ratio_estimate(x, n * (n - 1), batch, (0.0, 1.0))
-
-
 def area_distribution(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch) -> torch.Tensor:
     """(B, P, N_max + 1) each query's attention pooled by area: (A_{p,1}, ..., A_{p,N_k}, A_{p,0})."""
     ev = events(Phi, Ups, inst, batch)
     return torch.cat([ev.A, ev.A0.unsqueeze(-1)], -1)
-
-
-def diversity(Phi: torch.Tensor, Ups: torch.Tensor, inst: Instance, batch: Batch, level: str = "keys") -> Estimate:
-    """:func:`attention_diversity` over avoidable masked queries, of the attention
-    over keys (``level="keys"``) or of its pooling by area (``level="areas"``,
-    :func:`area_distribution`): the second ignores how a query spreads its mass
-    *inside* an area, so it measures only "different positions attend to
-    different areas"."""
-    dist = attention_coords(Phi, Ups, inst, batch) if level == "keys" else area_distribution(Phi, Ups, inst, batch)
-    return attention_diversity(dist, avoidable(inst, batch), batch)
 
 
 def area_wide_attention(inst: Instance, batch: Batch) -> torch.Tensor:
@@ -356,32 +325,6 @@ def collapsed_attention(inst: Instance, batch: Batch, area: int = 0) -> torch.Te
     keys = torch.where(visible.any(1, keepdim=True), visible, key_set(inst, batch)).to(DTYPE)
     row = keys / keys.sum(-1, keepdim=True).clamp(min=1)
     return row.unsqueeze(1).expand(-1, inst.P, -1)
-
-
-def ideal_diversity(inst: Instance) -> float:
-    """D of the ideal area-wide pattern, exactly.
-
-    Two avoidable queries attend uniformly to the visible patches of their own
-    areas: TV = 0 for the same area, 1 for different (disjoint) areas.  So D is
-    the probability that two distinct avoidable queries lie in different areas,
-    weighted by Pr[p, p' both masked and avoidable].  Closed form under
-    Bernoulli masking (areas of sizes C, C' are avoidable for masked p, p' with
-    probabilities 1 - gamma^(C-1) and 1 - gamma^(C'-1) independently, or
-    1 - gamma^(C-2) jointly when p, p' share an area); exact enumeration of
-    the masks for the fixed-size model."""
-    if inst.mask_model != "bernoulli":
-        batch = exact_batch(inst)
-        return attention_diversity(area_wide_attention(inst, batch), avoidable(inst, batch), batch).value
-    g = inst.gamma
-    num = den = 0.0
-    for c in inst.clusters:
-        sizes = [len(a) for a in c.areas]
-        same = sum(C * (C - 1) * (1 - g ** (C - 2)) for C in sizes if C >= 2)
-        single = [C * (1 - g ** (C - 1)) for C in sizes]
-        diff = sum(single) ** 2 - sum(s * s for s in single)
-        num += c.weight * g * g * diff
-        den += c.weight * g * g * (diff + same)
-    return num / den if den > 0 else math.nan
 
 
 # -- scaling -------------------------------------------------------------------------------
