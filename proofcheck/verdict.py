@@ -187,7 +187,14 @@ def _runs_words(checks: list[CheckResult]) -> str | None:
         return None
     names = [r.get("label", "?").split(" (", 1)[0] for r in runs]
     keys = sorted({r.get("instance", {}).get("key_set", "?") for r in runs})
-    return f"VERIFIED along {len(runs)} training run(s): {', '.join(names)} ({_key_sets(keys)})"
+    return f"VERIFIED along {len(runs)} training run(s): {', '.join(names)} ({key_set_words(keys)})"
+
+
+def _sweep_words(checks: list[CheckResult]) -> str | None:
+    """What a claim judged over a whole sweep or a real data set was VERIFIED on (``evidence["verified_on"]``)."""
+    on = [c.evidence["verified_on"] for c in checks if c.verdict is Verdict.VERIFIED and isinstance(c.evidence, dict)
+          and isinstance(c.evidence.get("verified_on"), str)]
+    return f"VERIFIED on {'; '.join(on)}" if on else None
 
 
 def _scope(c: CheckResult) -> dict | None:
@@ -210,7 +217,7 @@ def _max_n(areas) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _key_sets(ks) -> str:
+def key_set_words(ks) -> str:
     ks = sorted(ks)
     return f"key set {ks[0]}" if len(ks) == 1 else f"key sets {', '.join(ks[:-1])} and {ks[-1]}"
 
@@ -254,10 +261,10 @@ def _claim_line(checks: list[CheckResult]) -> tuple[tuple, str]:
     by_words: dict[str, set] = {}
     for k, s in best.items():
         by_words.setdefault(_proof_words(s), set()).add(k)
-    parts = [f"PROVED for {w}, {_key_sets(ks)}" for w, ks in by_words.items()]
+    parts = [f"PROVED for {w}, {key_set_words(ks)}" for w, ks in by_words.items()]
     unproved = key_sets - set(best)
     if unproved and parts:
-        parts.append(f"not proved in {_key_sets(unproved)}")
+        parts.append(f"not proved in {key_set_words(unproved)}")
     if not parts and any(c.verdict is Verdict.PROVED for c in checks):
         parts.append("PROVED (scope not stated)")
     if samples and (min(ranks)[:4] != (True,) * 4 or unproved or not parts):
@@ -266,8 +273,8 @@ def _claim_line(checks: list[CheckResult]) -> tuple[tuple, str]:
                                                ("direct points", sum(s["points"] for s in samples
                                                                      if "cases" not in s))) if n]
         parts.append(f"VERIFIED by sampling for N <= {max(_max_n(s['areas']) for s in samples)} "
-                     f"({_key_sets(keys)}, {', '.join(counts)})")
-    if not parts and (words := _runs_words(checks)):
+                     f"({key_set_words(keys)}, {', '.join(counts)})")
+    if not parts and (words := _runs_words(checks) or _sweep_words(checks)):
         parts.append(words)
     return min(ranks), "; ".join(parts) or "VERIFIED (scope not stated)"
 

@@ -289,3 +289,12 @@ def test_scope_line_of_a_trajectory_claim_names_its_runs_and_only_the_verified_o
     assert line == "VERIFIED along 2 training run(s): balanced-P8, balanced-P16 (key sets A and B)"
     # one claim over several runs is one line, not "claim 1 ... claim 2"
     assert "claim" not in line
+
+
+def test_scope_line_of_a_sweep_or_real_data_claim_says_what_it_covered():
+    on = "a sweep of 4 points: Delta in {0, 0.5} x {1, 15} negatives (key set B), Delta > 0 judged"
+    swept = CheckResult("contrast", "sweep", Verdict.VERIFIED, "", evidence={"verified_on": on})
+    assert scope_line(_lemma([swept], Verdict.VERIFIED)) == f"VERIFIED on {on}"
+    # a claim that was not VERIFIED lends no words, and runs outrank the sweep's own words
+    failed = CheckResult("contrast", "sweep", Verdict.INCONCLUSIVE, "", evidence={"verified_on": on})
+    assert scope_line(_lemma([failed], Verdict.VERIFIED)) == "VERIFIED (scope not stated)"

@@ -32,7 +32,7 @@ from proofcheck.setting.measures import avoidable
 from proofcheck.setting.trainer import coords_at
 from proofcheck.setting.trajcache import cached_train
 from proofcheck.tolerance import EPS
-from proofcheck.verdict import CheckResult, Verdict
+from proofcheck.verdict import CheckResult, Verdict, key_set_words
 
 METRICS = ("js", "iou")
 
@@ -270,7 +270,12 @@ class Contrast(TrajectoryClaim):
                                "cl_global_mass": float(np.nanmin(glob)),
                                "max_logit_step": {"mae": mae.trajectory.meta.get("max_logit_step"),
                                                   "cl": c.trajectory.meta.get("max_logit_step")}})
-        evidence = {"points": points, "cl_eta": runs[0].config.eta, "cl_steps": runs[0].config.steps,
+        deltas = sorted({round(p["delta"], 4) for p in points})
+        negatives = sorted({p["negatives"] for p in points})
+        evidence = {"verified_on": f"a sweep of {len(points)} points: Delta in {{{', '.join(f'{d:g}' for d in deltas)}}}"
+                                   f" x {{{', '.join(map(str, negatives))}}} negatives ("
+                                   f"{key_set_words({r.instance.key_set for r in runs})}), Delta > 0 judged",
+                    "points": points, "cl_eta": runs[0].config.eta, "cl_steps": runs[0].config.steps,
                     "mae_eta": self.mae_eta, "mae_steps": self.mae_run(runs[0]).config.steps, "cl": self.cl.describe(),
                     "train_s": sum(t.seconds for t in trains), "cached": all(t.cached for t in trains)}
         plots = []
@@ -359,7 +364,8 @@ class DigitsDiversity(Claim):
                            f"[{intervals[m][0]:.3f}, {intervals[m][1]:.3f}]")
         refs = {m: {"collapsed": 0.0, "neighbourhood_3x3": digits.diversity(digits.neighbourhood_attention(mask, cfg.patch),
                                                                             mask, m).value} for m in METRICS}
-        evidence = {"seeds": rows, "difference_95": intervals, "references": refs, "config": repr(cfg),
+        evidence = {"verified_on": f"scikit-learn digits: {len(rows)} seeds x {len(x)} held-out images",
+                    "seeds": rows, "difference_95": intervals, "references": refs, "config": repr(cfg),
                     "data": f"scikit-learn digits: {len(x)} held-out images of 8 x 8, {x.shape[1]} patches of "
                             f"{cfg.patch} x {cfg.patch}"}
         plots = []
