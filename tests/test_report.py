@@ -53,6 +53,18 @@ def test_page_without_counterexample_has_no_counterexample_box(tmp_path):
     assert "Counterexample" not in page
 
 
+def test_a_check_table_in_the_evidence_is_rendered_as_an_html_table(tmp_path):
+    r = result(verdict=Verdict.VERIFIED, margin=0.1)
+    r.checks[0].evidence = {"table": {"caption": "diversity <per seed>", "columns": ["seed", "MAE JS"],
+                                      "rows": [["3", 0.553211], ["collapsed", 0.0]]}}
+    page = report.lemma_html(r, tmp_path)
+    assert "<caption>diversity &lt;per seed&gt;</caption><tr><th>seed</th><th>MAE JS</th></tr>" in page
+    assert '<tr><td>3</td><td class="num">0.5532</td></tr><tr><td>collapsed</td><td class="num">0</td></tr>' in page
+    # evidence without a table, or with a malformed one, adds nothing
+    r.checks[0].evidence = {"table": ["not", "a", "table"]}
+    assert "<caption>" not in report.lemma_html(r, tmp_path)
+
+
 def test_plots_are_relative_images_and_a_missing_plot_is_said_not_broken(tmp_path):
     plot = tmp_path / "plots" / "USER-1" / "errors.png"
     plot.parent.mkdir(parents=True)

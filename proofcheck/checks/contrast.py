@@ -275,6 +275,13 @@ class Contrast(TrajectoryClaim):
         evidence = {"verified_on": f"a sweep of {len(points)} points: Delta in {{{', '.join(f'{d:g}' for d in deltas)}}}"
                                    f" x {{{', '.join(map(str, negatives))}}} negatives ("
                                    f"{key_set_words({r.instance.key_set for r in runs})}), Delta > 0 judged",
+                    "table": {"caption": "attention diversity after training (exact or held-out batch); the "
+                                         "collapsed pattern scores 0 under both metrics",
+                              "columns": ["instance", "Delta", "negatives", "MAE JS", "CL JS", "MAE 1-IoU",
+                                          "CL 1-IoU", "area-wide JS", "CL min global mass"],
+                              "rows": [[p["instance"], p["delta"], p["negatives"], p["D_mae"]["js"], p["D_cl"]["js"],
+                                        p["D_mae"]["iou"], p["D_cl"]["iou"], p["D_ideal"], p["cl_global_mass"]]
+                                       for p in points]},
                     "points": points, "cl_eta": runs[0].config.eta, "cl_steps": runs[0].config.steps,
                     "mae_eta": self.mae_eta, "mae_steps": self.mae_run(runs[0]).config.steps, "cl": self.cl.describe(),
                     "train_s": sum(t.seconds for t in trains), "cached": all(t.cached for t in trains)}
@@ -365,6 +372,13 @@ class DigitsDiversity(Claim):
         refs = {m: {"collapsed": 0.0, "neighbourhood_3x3": digits.diversity(digits.neighbourhood_attention(mask, cfg.patch),
                                                                             mask, m).value} for m in METRICS}
         evidence = {"verified_on": f"scikit-learn digits: {len(rows)} seeds x {len(x)} held-out images",
+                    "table": {"caption": "attention diversity of masked query patches on held-out digits, per "
+                                         "seed, with the references",
+                              "columns": ["seed / reference", "MAE JS", "CL JS", "MAE 1-IoU", "CL 1-IoU"],
+                              "rows": [[str(r["seed"]), r["mae"]["js"]["value"], r["cl"]["js"]["value"],
+                                        r["mae"]["iou"]["value"], r["cl"]["iou"]["value"]] for r in rows]
+                              + [[name, refs["js"][name], refs["js"][name], refs["iou"][name], refs["iou"][name]]
+                                 for name in ("collapsed", "neighbourhood_3x3")]},
                     "seeds": rows, "difference_95": intervals, "references": refs, "config": repr(cfg),
                     "data": f"scikit-learn digits: {len(x)} held-out images of 8 x 8, {x.shape[1]} patches of "
                             f"{cfg.patch} x {cfg.patch}"}

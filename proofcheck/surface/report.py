@@ -343,6 +343,7 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
             body.append('<div class="cex"><h3>Counterexample</h3>' + _counterexample(c.counterexample)
                         + "<p>Replay with:</p>" + _pre(check_replay(r, c)) + "</div>")
         body.append(_plots(c, report_dir))
+        body.append(_evidence_table(c.evidence))
         if c.evidence:
             body.append("<details><summary>evidence</summary>" + _json_block(c.evidence) + "</details>")
     body.append("<h2>Run</h2><dl>" + "".join(
@@ -351,6 +352,19 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
             ("software", _e(", ".join(f"{k} {v}" for k, v in sorted(r.versions.items())))),
             ("report schema", _e(SCHEMA_VERSION))]) + "</dl>")
     return page(f"{r.lemma_id} {r.verdict.value}", "\n".join(body))
+
+
+def _evidence_table(evidence) -> str:
+    """A check's own table (``evidence["table"]``: ``caption``, ``columns``, ``rows``), for figures a reader
+    compares across a sweep rather than reads one by one; numbers with four significant digits."""
+    t = evidence.get("table") if isinstance(evidence, dict) else None
+    if not isinstance(t, dict) or not t.get("columns"):
+        return ""
+    def cell(v) -> str:
+        return f'<td class="num">{v:.4g}</td>' if isinstance(v, float) else f"<td>{_e(v)}</td>"
+    head = "".join(f"<th>{_e(c)}</th>" for c in t["columns"])
+    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in t.get("rows", []))
+    return f"<table><caption>{_e(t.get('caption', ''))}</caption><tr>{head}</tr>{rows}</table>"
 
 
 def index_html(results: list[LemmaResult], problems: list[str] = ()) -> str:
