@@ -342,8 +342,7 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
         if c.counterexample is not None:
             body.append('<div class="cex"><h3>Counterexample</h3>' + _counterexample(c.counterexample)
                         + "<p>Replay with:</p>" + _pre(check_replay(r, c)) + "</div>")
-        body.append(_plots(c, report_dir))
-        body.append(_evidence_table(c.evidence))
+        body += [_plots(c, report_dir), _evidence_table(c.evidence)]
         if c.evidence:
             body.append("<details><summary>evidence</summary>" + _json_block(c.evidence) + "</details>")
     body.append("<h2>Run</h2><dl>" + "".join(
@@ -355,16 +354,14 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
 
 
 def _evidence_table(evidence) -> str:
-    """A check's own table (``evidence["table"]``: ``caption``, ``columns``, ``rows``), for figures a reader
-    compares across a sweep rather than reads one by one; numbers with four significant digits."""
+    """A check's own table (``evidence["table"]``: caption, columns, rows; numbers to four digits)."""
     t = evidence.get("table") if isinstance(evidence, dict) else None
     if not isinstance(t, dict) or not t.get("columns"):
         return ""
-    def cell(v) -> str:
-        return f'<td class="num">{v:.4g}</td>' if isinstance(v, float) else f"<td>{_e(v)}</td>"
-    head = "".join(f"<th>{_e(c)}</th>" for c in t["columns"])
-    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in t.get("rows", []))
-    return f"<table><caption>{_e(t.get('caption', ''))}</caption><tr>{head}</tr>{rows}</table>"
+    rows = ["".join(f'<td class="num">{v:.4g}</td>' if isinstance(v, float) else f"<td>{_e(v)}</td>" for v in row)
+            for row in t.get("rows", [])]
+    return (f"<table><caption>{_e(t.get('caption', ''))}</caption><tr>" + "".join(f"<th>{_e(c)}</th>" for c in
+            t["columns"]) + "</tr>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
 
 
 def index_html(results: list[LemmaResult], problems: list[str] = ()) -> str:
@@ -401,7 +398,6 @@ def software_versions() -> dict:
     import numpy
     import sympy
     import torch
-
     from proofcheck import __version__
     return {"proofcheck": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "sympy": sympy.__version__, "numpy": numpy.__version__, "hypothesis": hypothesis.__version__}
@@ -428,16 +424,14 @@ def read_results(report_dir: str | os.PathLike) -> tuple[list[LemmaResult], list
 
 def write_index(report_dir: str | os.PathLike, read: tuple[list[LemmaResult], list[str]] | None = None
                 ) -> tuple[Path, list[str]]:
-    """``index.html`` over every report in the folder (not only this run's);
-    ``read`` is :func:`read_results` of the folder when the caller has it."""
+    """``index.html`` over every report in the folder (not only this run's); ``read`` is :func:`read_results`."""
     results, problems = read or read_results(report_dir)
     return atomic_write_text(Path(report_dir) / "index.html", index_html(results, problems)), problems
 
 
 def rebuild(report_dir: str | os.PathLike) -> tuple[list[LemmaResult], list[str]]:
-    """Rewrite every lemma page and the index from the saved JSONs, without
-    rerunning any check (``proofcheck report``).  Returns the results and one
-    line per report that could not be read."""
+    """Rewrite every lemma page and the index from the saved JSONs, without rerunning any check
+    (``proofcheck report``).  Returns the results and one line per report that could not be read."""
     report_dir = Path(report_dir)
     if not report_dir.is_dir():
         raise ReportError(f"report folder {report_dir} does not exist (run proofcheck verify first)")
