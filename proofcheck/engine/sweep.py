@@ -54,14 +54,10 @@ class SweepRun:
     wall_s: float = 0.0
 
 
-def _trajectory(lemma: Lemma) -> bool:
-    return any(c.kind == "trajectory" for c in lemma.claims)
-
-
 def plan(name: str, lemmas: Iterable[Lemma], seeds: int, budget: Budget = FULL) -> list[Task]:
     """The tasks of a named sweep (:data:`SWEEPS`):
 
-    - ``no-false-alarm``: every claim of every non-trajectory lemma at seeds
+    - ``no-false-alarm``: every claim of every lemma that trains no model (``Lemma.trains``) at seeds
       0..seeds-1 (the identity checks cover both key sets within one claim);
     - ``mutation``: every planted mutant of every claim with a SymPy statement, at
       seeds 0..seeds-1, escalating budgets as in :mod:`proofcheck.engine.adequacy`;
@@ -75,7 +71,7 @@ def plan(name: str, lemmas: Iterable[Lemma], seeds: int, budget: Budget = FULL) 
                 for i, claim in enumerate(lem.claims) for m in range(len(claim_mutants(claim)))
                 for s in range(seeds)]
     if name == "no-false-alarm":
-        lemmas = [lem for lem in lemmas if not _trajectory(lem)]
+        lemmas = [lem for lem in lemmas if not lem.trains]
     return [Task(str(lem.source), lem.id, i, s, budget) for lem in lemmas for i in range(len(lem.claims))
             for s in range(seeds)]
 

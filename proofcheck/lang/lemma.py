@@ -87,6 +87,10 @@ class Claim:
         return self.label
 
 
+#: check kinds whose claims train models along the way (trajectory claims, the MAE-versus-CL comparison)
+TRAINING_KINDS = ("trajectory", "contrast")
+
+
 @dataclass
 class Lemma:
     id: str
@@ -139,6 +143,16 @@ class Lemma:
     @property
     def tag(self) -> str:
         return self.provenance.tag
+
+    @property
+    def trains(self) -> bool:
+        """Whether a check of this lemma trains a model (its cost and its seeds are those of the runs)."""
+        return any(c.kind in TRAINING_KINDS for c in self.claims)
+
+    @property
+    def trains(self) -> bool:
+        """Whether a check of this lemma trains a model (its cost and its seeds are those of the runs)."""
+        return any(c.kind in TRAINING_KINDS for c in self.claims)
 
     @property
     def kinds(self) -> list[str]:

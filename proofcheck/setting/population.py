@@ -16,6 +16,7 @@ enumeration is infeasible, and says which in ``method`` and why in ``reason``.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -23,7 +24,8 @@ import torch
 
 from proofcheck.setting.coords import grad_coords_closed_form
 from proofcheck.setting.instance import DTYPE, Instance, ZLaw
-from proofcheck.setting.population_laws import (area_atoms, event_measures, expect, integrand_bound, mask_law,
+from proofcheck.setting import population_laws as laws
+from proofcheck.setting.population_laws import (AreaAtoms, area_atoms, event_measures, expect, integrand_bound, mask_law,
                                                 n_points, product_sizes)
 from proofcheck.setting.sampling import MAX_EXACT_EVENTS, Batch, exact_batch, sample_batch
 from proofcheck.tolerance import EPS
@@ -122,7 +124,14 @@ def _problem(inst: Instance, k: int, rc: RowClasses, values: list[float], Phi_ro
 
 def _atoms(inst: Instance, key: tuple):
     law = mask_law(inst.mask_model, inst.gamma, inst.P)
-    return law, [area_atoms([n for n, _ in a[4]], ZLaw(values=a[1], probs=a[2]), law) for a in key[0]]
+    return law, [_area_atoms(tuple(n for n, _ in a[4]), a[1], a[2], law, laws.TAIL_MASS) for a in key[0]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _area_atoms(sizes: tuple, values: tuple, probs: tuple, law, tail_mass: float) -> AreaAtoms:
+    # the atoms depend on the class sizes, the z law, the mask law and the tail cut only, not on the
+    # point: a flow asks for the same few thousands of times (read-only tensors, shared)
+    return area_atoms(list(sizes), ZLaw(values=values, probs=probs), law)
 
 
 def _solve(inst: Instance, key: tuple, law, atoms, device):
