@@ -16,7 +16,8 @@ from proofcheck.checks.probe import AssumptionProbe, TrainCase, TrajectoryProbe
 from proofcheck.checks.structural import GradientEquivariance, RowDecoupling, SpanClosure, SymmetryPreserved
 from proofcheck.checks.theorem import AreaWide, Diversity, Phases, ScalingStudy
 from proofcheck.checks.theorem_regime import CorrelationDrift, StepAgreement, TargetLogGrowth
-from proofcheck.checks.trajectory import DecouplingAlongTraining, SpanAlongTraining, SymmetryAlongTraining, TargetFPMonotone
+from proofcheck.checks.trajectory import (DecouplingAlongTraining, FullModelAgreement, SpanAlongTraining,
+                                          SymmetryAlongTraining, TargetFPMonotone)
 from proofcheck.context import FULL, QUICK, Budget, CheckContext
 from proofcheck.lang.assumptions import LIBRARY, by_name
 from proofcheck.lang.cases import Case, instances
@@ -36,7 +37,7 @@ __all__ = [
     "FPOnlyAblation", "InitialDrift", "LimitClaim", "UnavoidableProbability", "GradientIdentity",
     "ExpectedInequality", "PointwiseInequality", "AssumptionProbe", "TrainCase", "TrajectoryProbe",
     "GradientEquivariance", "RowDecoupling", "SpanClosure", "SymmetryPreserved", "AreaWide", "Diversity", "Phases",
-    "ScalingStudy", "DecouplingAlongTraining", "SpanAlongTraining", "SymmetryAlongTraining", "TargetFPMonotone",
+    "ScalingStudy", "DecouplingAlongTraining", "SpanAlongTraining", "SymmetryAlongTraining", "TargetFPMonotone", "FullModelAgreement",
     "FULL", "QUICK", "Budget", "CheckContext", "LIBRARY", "by_name", "Case", "instances", "G1_COEFFICIENT",
     "G4_ASCENT", "G5_ASCENT", "G6_ASCENT", "G6_OTHERS", "G6_OWN", "G7_ASCENT", "G7_CORRECTED", "G7_ERROR_BOUND", "G7_MAIN",
     "G8_ASCENT", "Assumption", "Claim", "Lemma", "Provenance", "Expect", "relation", "ETA_AREA_WIDE",

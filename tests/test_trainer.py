@@ -68,6 +68,17 @@ def test_freeze_pp_trains_fp_correlations_only():
     assert np.abs(traj.phi[1] + gPhi.numpy()).max() < 1e-15
 
 
+def test_freeze_pp_on_the_full_model_is_the_coordinate_run():
+    """Ups frozen on the d x d model (the gradient projected on the e_p v^T block) is the coordinate run with
+    Ups left out, on a rotated basis where that block is not a coordinate block of Q."""
+    inst = fixture_6(basis="rotated", rotation_seed=3)
+    common = dict(steps=10, eta=2.0, log_every=1, freeze_pp=True, device="cpu")
+    full = train(inst, TrainConfig(parametrisation="full", **common))
+    crd = train(inst, TrainConfig(**common))
+    assert np.abs(full.ups).max() < 1e-15 and np.abs(full.phi - crd.phi).max() < ATOL
+    assert np.abs(full.phi[-1]).max() > 0.1
+
+
 def test_same_seed_bit_identical_and_different_seed_different_in_sampled_mode():
     inst = balanced(8)
     cfg = TrainConfig(steps=20, eta=1.0, gradient="sampled", samples=64, log_every=5, seed=3, device="cpu",
@@ -187,8 +198,8 @@ def test_non_finite_loss_names_the_step(monkeypatch):
 def test_bad_configs_are_usage_errors():
     with pytest.raises(UsageError, match="eta must be a finite number > 0, got -1"):
         TrainConfig(eta=-1)
-    with pytest.raises(UsageError, match="freeze_pp needs parametrisation='coords'"):
-        TrainConfig(freeze_pp=True, parametrisation="full")
+    with pytest.raises(UsageError, match="orthonormal embeddings"):
+        train(fixture_6().with_options(skew=0.5), TrainConfig(steps=1, freeze_pp=True, parametrisation="full"))
     with pytest.raises(UsageError, match="device must be auto, cpu or cuda, got 'tpu'"):
         TrainConfig(device="tpu")
 

@@ -5,12 +5,14 @@ never retrains and survives a corrupt file."""
 import numpy as np
 import pytest
 import sympy as sp
+import torch
 
-from proofcheck.setting import trajcache
+from proofcheck.setting import trainer, trajcache
 from proofcheck.engine import trajclaim
 from proofcheck.setting.symmetry import feature_permutation
 from proofcheck.checks.theorem import AreaWide, Diversity, Phases, ScalingStudy
-from proofcheck.checks.trajectory import DecouplingAlongTraining, SpanAlongTraining, SymmetryAlongTraining, TargetFPMonotone
+from proofcheck.checks.trajectory import (DecouplingAlongTraining, FullModelAgreement, SpanAlongTraining,
+                                          SymmetryAlongTraining, TargetFPMonotone)
 from proofcheck.setting.runs import Run
 from proofcheck.checks.probe import TrainCase, TrajectoryProbe
 from proofcheck.errors import TrainingDiverged
@@ -83,6 +85,54 @@ def test_lem_g9_symmetry_and_planted_false_symmetry(ctx):
     assert bad.verdict is Verdict.REFUTED
     mc = {QUICK: [Run(balanced(16), TrainConfig(steps=2, eta=5.0, eval_samples=64))]}
     assert only(claim.mutated(runs=mc), ctx).verdict is Verdict.INCONCLUSIVE
+
+
+def _flip_nontarget_fp(Phi, Ups, inst, batch):
+    """LEM-G6's sign flipped: the non-target FP gradient entries change sign, the target ones (LEM-G5) do
+    not, so TargetFPMonotone alone cannot see it."""
+    loss, gPhi, gUps = _closed_form(Phi, Ups, inst, batch)
+    target = torch.zeros_like(gPhi, dtype=torch.bool)
+    for k in range(inst.K):
+        target[torch.arange(inst.P), inst.feature_of[k]] = True
+    return loss, torch.where(target, gPhi, -gPhi), gUps
+
+
+def _drop_last_cluster_fp(Phi, Ups, inst, batch):
+    """The FP gradient without the last cluster's events (a dropped term of LEM-G4's sum over k)."""
+    loss, gPhi, gUps = _closed_form(Phi, Ups, inst, batch)
+    gPhi = gPhi.clone()
+    gPhi[:, inst.feature_offset[-1]:] = 0
+    return loss, gPhi, gUps
+
+
+_closed_form = trainer.grad_coords_closed_form
+
+
+@pytest.mark.parametrize("freeze_pp", [False, True])
+@pytest.mark.parametrize("wrong", [_flip_nontarget_fp, _drop_last_cluster_fp])
+def test_full_model_agreement_catches_a_wrong_closed_form(wrong, freeze_pp, monkeypatch):
+    """The coordinate trainer agrees with autograd of the d x d model to rounding, and a wrong closed form
+    planted in the trainer is REFUTED from the first logged step it acts on (no cache: a cached coordinate
+    run would come from the correct code)."""
+    ctx = CheckContext(budget=QUICK, cache_dir=None, device="cpu")
+    runs = {QUICK: [Run(balanced(4, N=2), TrainConfig(steps=20, eta=20.0, log_every=2, freeze_pp=freeze_pp))]}
+    claim = FullModelAgreement(runs)
+    good = only(claim, ctx)
+    assert good.verdict is Verdict.VERIFIED and good.evidence["max_relative_deviation"] < 1e-13
+    assert good.evidence["parametrisation"] == "coords"
+    assert good.evidence["full_model_run"]["parametrisation"] == "full"
+    assert good.tolerance["justification"]
+    assert only(claim.mutated(lag=1), ctx).verdict is Verdict.REFUTED             # planted
+    monkeypatch.setattr(trainer, "grad_coords_closed_form", wrong)
+    bad = only(claim, ctx)
+    assert bad.verdict is Verdict.REFUTED and bad.counterexample["step"] == 2
+    assert bad.evidence["full_model_run"]["parametrisation"] == "full"
+
+
+def test_full_model_agreement_needs_coordinate_runs_from_zero():
+    from proofcheck.errors import LemmaFileError
+    with pytest.raises(LemmaFileError, match="coordinate GD from Q"):
+        FullModelAgreement({QUICK: [Run(balanced(4, N=2), TrainConfig(steps=2, parametrisation="full"))]})
 
 
 FLOW8 = {QUICK: [Run(balanced(8), TrainConfig(steps=10**6, eta=1.0, gradient="population", solver="BDF",

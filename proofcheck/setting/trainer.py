@@ -3,7 +3,9 @@
 
 ``parametrisation="coords"`` trains (Phi, Ups) directly, which by LEM-G2 is
 *exactly* GD on Q when Q(0) is in the span (e.g. Q(0) = 0); ``"full"`` trains
-the d x d matrix Q with the real model, needed when Q(0) is random.
+the d x d matrix Q with the real model, needed when Q(0) is random, and the
+reference that the coordinate trainer's closed forms are checked against
+(:class:`proofcheck.checks.trajectory.FullModelAgreement`).
 
 Trajectory file format (``.npz``, numpy's zip of arrays, no pickles):
 ``meta`` (a JSON string: ``format="proofcheck-trajectory"``, ``version``, the
@@ -94,7 +96,6 @@ class TrainConfig:
              f"parametrisation must be 'coords' or 'full', got {self.parametrisation!r}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
-            (not (self.freeze_pp and self.parametrisation == "full"), "freeze_pp needs parametrisation='coords'"),
             (isinstance(self.threads, int) and self.threads >= 0,
              f"threads must be an integer >= 0 (0 keeps torch's setting), got {self.threads!r}"),
             (self.solver in SOLVERS, f"solver must be one of {SOLVERS} ('' is GD), got {self.solver!r}"),
@@ -135,11 +136,16 @@ def loss_and_gradient(params: list[torch.Tensor], inst: Instance, batch: Batch, 
 
     ``"full"``: autograd of the d x d model on ``params = [Q]``.  ``"coords"``:
     ``params = [Phi, Ups]`` with the closed forms LEM-G4/G8, which by LEM-G2 give
-    the same step; Ups is left out when ``freeze_pp`` (LEM-G12)."""
+    the same step; Ups is left out when ``freeze_pp`` (LEM-G12), and in the full
+    model the gradient is projected on the e_p v^T block, E E^T G V V^T, which with
+    orthonormal embeddings is the step of Phi = E^T Q V alone."""
     if parametrisation == "full":
         Q = params[0].detach().requires_grad_(True)
         loss = forward_loss(Q, inst, batch)
         (g,) = torch.autograd.grad(loss, Q)
+        if freeze_pp:
+            E, V = inst.E.to(g.device), inst.V.to(g.device)
+            g = E @ (E.T @ g @ V) @ V.T
         return loss.detach(), [g]
     loss, gPhi, gUps = grad_coords_closed_form(params[0], params[1], inst, batch)
     return loss, [gPhi] if freeze_pp else [gPhi, gUps]
@@ -250,6 +256,9 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
     """
     if start is not None and cfg.parametrisation != "coords":
         raise UsageError("a start point (Phi, Ups) needs parametrisation='coords'")
+    if cfg.freeze_pp and cfg.parametrisation == "full" and not inst.orthonormal:
+        raise UsageError("freeze_pp on the full model projects on the e_p v^T block, which is the Phi step only "
+                         "for orthonormal embeddings")
     if cfg.solver:
         raise UsageError(f"solver {cfg.solver!r} asks for the gradient flow: proofcheck.setting.flow.trajectory "
                          "runs either")
