@@ -126,3 +126,80 @@ def test_scaling_fit_recovers_planted_exponents():
     assert flat.lo[0] < 0 < flat.hi[0]
     with pytest.raises(ValueError):
         th.fit_scaling_exponent([1.0, 2.0], P=[1.0, 2.0])
+
+
+# -- THM-MAIN-v1-SCALING and THM-MAE-v3 in the theorems' regime (issue 11 items 4, 5) ------------------------
+
+import sympy as sp  # noqa: E402
+
+from proofcheck.checks.theorem import Phases, ScalingStudy  # noqa: E402
+from proofcheck.context import CheckContext, QUICK  # noqa: E402
+from proofcheck.lang.lemma import Lemma, Provenance  # noqa: E402
+from proofcheck.lang.runs import flow_run  # noqa: E402
+from proofcheck.setting.instance import balanced, global_local  # noqa: E402
+from proofcheck.setting.runs import Run  # noqa: E402
+from proofcheck.setting.trainer import TrainConfig  # noqa: E402
+from proofcheck.verdict import Verdict  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return CheckContext(budget=QUICK, cache_dir=tmp_path_factory.mktemp("cache"), device="cpu")
+
+
+def check(claim, ctx):
+    return claim.check(Lemma("THM-TEST", "test", Provenance("SPEC test", "R"), sp.Integer(0), [claim]), ctx)
+
+
+def planted_times(law):
+    """ScalingStudy.evaluate replaced by flow times T*(eps) = law(P, eps), on cheap real runs (the regime
+    fields come from them: exact GD at eta = 0.01 moves no logit by more than 0.1)."""
+    def evaluate(self, lemma, traj, run, ctx):
+        P = run.instance.P
+        pts = [{"eps": e, "time_T_star": law(P, e), "time_T_star_bracket": [0.9 * law(P, e), law(P, e)]}
+               for e in self.eps_values]
+        return self.result(lemma, run, Verdict.VERIFIED, "planted", evidence={"points": pts, "kappa": 0.5})
+    return evaluate
+
+
+SMALL = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=2, eta=0.01)) for P in (4, 6, 8)]}
+
+
+def bump(P):
+    return 1.02 if P == 6 else 1.0        # off the power law, concave in log P: not a sign of faster growth
+
+
+@pytest.mark.parametrize("law, alpha, poly, flat, no_growth", [
+    (lambda P, e: 100 * P**1.5 / e**2 * bump(P), 1.5, Verdict.VERIFIED, Verdict.REFUTED, Verdict.REFUTED),
+    (lambda P, e: 100 / e * bump(P), 0.0, Verdict.VERIFIED, Verdict.VERIFIED, Verdict.VERIFIED),
+    (lambda P, e: 100 * np.exp(P) / e, None, Verdict.REFUTED, Verdict.REFUTED, Verdict.REFUTED)],
+    ids=["power P^1.5", "flat", "exponential in P"])
+def test_scaling_study_judges_the_fit(ctx, monkeypatch, law, alpha, poly, flat, no_growth):
+    """The fit's logic on planted times: a power law is polynomial, the planted flat and too-fast (no
+    growth) claims are refuted by growth, and e^P (convex in log-log) is refuted as faster than polynomial."""
+    monkeypatch.setattr(ScalingStudy, "evaluate", planted_times(law))
+    results = [check(ScalingStudy(SMALL, claim=c), ctx)[0] for c in ("poly", "flat-in-P", "no-growth")]
+    assert [r.verdict for r in results] == [poly, flat, no_growth]
+    if alpha is not None:
+        a, lo, hi = (results[0].evidence["fits"]["0.5"][k][0] for k in ("coef", "lo", "hi"))
+        assert lo < alpha < hi and abs(a - alpha) < 0.05
+
+
+def test_scaling_study_outside_the_regime_is_not_fitted(ctx):
+    """GD at eta = 200 moves the logits by ~10 a step: INCONCLUSIVE, saying so, whatever the times."""
+    runs = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=40, eta=200.0, log_every=4)) for P in (4, 6)]}
+    [r] = check(ScalingStudy(runs, eps_values=(0.2,), fraction=0.9), ctx)
+    assert r.verdict is Verdict.INCONCLUSIVE and "small-step regime" in r.summary
+
+
+@pytest.mark.slow
+def test_scaling_on_the_flow_refutes_a_too_fast_t_star(ctx):
+    """The lemma's quick flows (one cluster, areas of P^(1/2), P = 9, 16): T* grows with P, so the planted
+    "no faster than P^0" is REFUTED and the polynomial form is VERIFIED."""
+    runs = {QUICK: [flow_run(balanced(P, K=1, N=round(P ** 0.5)).with_options(name=f"one-cluster-P{P}-sqrt"))
+                    for P in (9, 16)]}
+    [good] = check(ScalingStudy(runs), ctx)
+    assert good.verdict is Verdict.VERIFIED
+    lo = good.evidence["fits"]["0.5"]["lo"]
+    assert lo[0] > 0 and lo[1] > 1                   # grows with P, and faster than 1/eps
+    assert check(ScalingStudy(runs, claim="no-growth"), ctx)[0].verdict is Verdict.REFUTED

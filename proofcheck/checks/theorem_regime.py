@@ -3,8 +3,9 @@ step size (GD at two small steps and the gradient flow agree), item 3's growth o
 correlation with log(P / eps), and how far the non-target FP and PP correlations drift after T*.
 
 Times are flow times t = eta * steps throughout (SPEC DEF-GD's gradient-flow reading), so GD runs and
-flow runs compare directly.  T* and the series are THM-MAIN-v1's (:func:`measure_t_star`, the population
-quantities where the run trained on the population loss), as in :class:`proofcheck.checks.theorem.AreaWide`."""
+flow runs compare directly.  T* and the series are THM-MAIN-v1's
+(:func:`proofcheck.setting.measures.measure_t_star`, the population quantities where the run trained on the
+population loss), as in :class:`proofcheck.checks.theorem.AreaWide`."""
 from __future__ import annotations
 
 import math
@@ -17,21 +18,6 @@ from proofcheck.engine.trajclaim import TrajectoryClaim
 from proofcheck.setting import measures as th
 from proofcheck.setting.runs import regime
 from proofcheck.verdict import CheckResult, Verdict
-
-
-def measure_t_star(traj, run, eps: float, fraction: float) -> dict:
-    """T*(eps) of THM-MAIN-v1 on one run (:func:`proofcheck.setting.measures.main_series`): the flow
-    time eta T*, its logging bracket, the target FP correlation there and how it was evaluated."""
-    s, evaluation = th.main_series(traj, run.held_out, eps, fraction)
-    eta = traj.config.eta
-    out = {"eps": eps, "fraction": fraction, "evaluation": evaluation, "time_T_star": None,
-           "time_T_star_bracket": th.t_star_bracket(traj, s.t_star), "target_phi_at_T_star": None,
-           "final_fraction": s.fraction[-1].value, "final_loss_gap": s.gap[-1].value,
-           "time_end": eta * float(traj.step[-1])}
-    if s.t_star is not None:
-        i = int(np.searchsorted(traj.step, s.t_star))
-        out.update(time_T_star=eta * s.t_star, target_phi_at_T_star=float(traj.target_phi()[i].mean()))
-    return out
 
 
 def _status(m: dict) -> str:
@@ -69,7 +55,7 @@ class StepAgreement(TrajectoryClaim):
         return f"the time to T*({self.eps:g}) {what} (SPEC DEF-GD, THM-MAIN-v1)"
 
     def evaluate(self, lemma, traj, run, ctx):
-        m = measure_t_star(traj, run, self.eps, self.fraction)
+        m = th.measure_t_star(traj, run, self.eps, self.fraction)
         reached = m["time_T_star"] is not None
         return self.result(lemma, run, Verdict.VERIFIED if reached else Verdict.INCONCLUSIVE, _status(m),
                            evidence={**m, **({} if reached else {"reason": "T* not reached"})})
@@ -156,7 +142,7 @@ class TargetLogGrowth(TrajectoryClaim):
     def evaluate(self, lemma, traj, run, ctx):
         points = []
         for eps in self.eps_values:
-            m = measure_t_star(traj, run, eps, self.fraction)
+            m = th.measure_t_star(traj, run, eps, self.fraction)
             points.append({"eps": eps, "log_P_over_eps": math.log(traj.instance.P / eps),
                            "time_T_star": m["time_T_star"], "target_phi": m["target_phi_at_T_star"]})
         reached = all(p["target_phi"] is not None for p in points)
@@ -251,7 +237,7 @@ class CorrelationDrift(TrajectoryClaim):
         return np.asarray([float(np.nanmax(np.where(own, np.nan, m.avoidable_mass.numpy()))) for m in along])
 
     def evaluate(self, lemma, traj, run, ctx):
-        m = measure_t_star(traj, run, self.eps, self.fraction)
+        m = th.measure_t_star(traj, run, self.eps, self.fraction)
         times = traj.config.eta * traj.step
         t_star = m["time_T_star"]
         evidence = {"time_T_star": t_star, "window": self.window, "bound": self.bound, "times": times.tolist()}

@@ -140,3 +140,30 @@ def trajectory_plot(traj, path: str | os.PathLike) -> Path:
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_scaling(points: list[dict], fits: dict, path: str | Path, tag: str) -> str:
+    """THM-MAIN-v1-SCALING: flow time to T*(eps) against P on log-log axes, one colour per eps, one marker per
+    area exponent kappa, with each kappa's fitted line C P^alpha (1/eps)^beta (``fits``: kappa -> the
+    :class:`~proofcheck.setting.measures.ScalingFit` as a dict)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    eps_values = sorted({p["eps"] for p in points}, reverse=True)
+    colours = dict(zip(eps_values, plt.cm.viridis(np.linspace(0.0, 0.85, len(eps_values)))))
+    markers = dict(zip(sorted(fits), "osD^v"))
+    for kappa, fit in fits.items():
+        a, b = fit["coef"][fit["names"].index("P")], fit["coef"][fit["names"].index("inv_eps")]
+        Ps = sorted({p["P"] for p in points if p["kappa"] == kappa})
+        grid = np.geomspace(min(Ps), max(Ps), 50)
+        for eps in eps_values:
+            pts = sorted((p["P"], p["time_T_star"]) for p in points if p["kappa"] == kappa and p["eps"] == eps)
+            ax.loglog(*zip(*pts), markers[kappa], color=colours[eps], ls="none",
+                      label=f"kappa {kappa:g}, eps {eps:g}")
+            ax.loglog(grid, np.exp(fit["intercept"]) * grid**a * (1 / eps)**b, color=colours[eps], lw=0.8,
+                      ls="-" if markers[kappa] == "o" else "--")
+        ax.plot([], [], color="grey", ls="-" if markers[kappa] == "o" else "--",
+                label=f"fit kappa {kappa:g}: P^{a:.2f} (1/eps)^{b:.2f}")
+    ax.set_xlabel("number of patches P")
+    ax.set_ylabel("flow time to T*(eps)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"[{tag}] T*(eps) against P (population gradient flow)", fontsize=10)
+    return _save(fig, Path(path))

@@ -247,6 +247,21 @@ def t_star_bracket(traj: Trajectory, t_star) -> list[float] | None:
     return [eta * float(traj.step[max(i - 1, 0)]), eta * float(traj.step[i])]
 
 
+def measure_t_star(traj, run, eps: float, fraction: float) -> dict:
+    """T*(eps) of THM-MAIN-v1 on one run (:func:`main_series`): the flow
+    time eta T*, its logging bracket, the target FP correlation there and how it was evaluated."""
+    s, evaluation = main_series(traj, run.held_out, eps, fraction)
+    eta = traj.config.eta
+    out = {"eps": eps, "fraction": fraction, "evaluation": evaluation, "time_T_star": None,
+           "time_T_star_bracket": t_star_bracket(traj, s.t_star), "target_phi_at_T_star": None,
+           "final_fraction": s.fraction[-1].value, "final_loss_gap": s.gap[-1].value,
+           "time_end": eta * float(traj.step[-1])}
+    if s.t_star is not None:
+        i = int(np.searchsorted(traj.step, s.t_star))
+        out.update(time_T_star=eta * s.t_star, target_phi_at_T_star=float(traj.target_phi()[i].mean()))
+    return out
+
+
 # -- THM-MAE-v3 phases -------------------------------------------------------------------
 
 @dataclass
