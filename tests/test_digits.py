@@ -11,7 +11,7 @@ from proofcheck.errors import UsageError
 from proofcheck.lang.lemma import Lemma, Provenance
 from proofcheck.setting.contrastive import CLConfig
 from proofcheck.setting.digits import (DigitsAttention, DigitsConfig, load_digits, mae_loss, neighbourhood_attention,
-                                       split, to_patches)
+                                       split, to_patches, train)
 from proofcheck.verdict import Verdict
 
 
@@ -36,12 +36,22 @@ def test_patches_are_row_major_squares():
 
 
 def test_model_at_q_zero_attends_uniformly_and_mae_loss_by_hand():
-    model = DigitsAttention(4, 1, 3, torch.Generator().manual_seed(0))
+    model = DigitsAttention(4, 1, 3, [torch.Generator().manual_seed(0)])
     x = torch.tensor([[[1.0], [2.0], [3.0], [4.0]]], dtype=torch.float64)
     mask = torch.tensor([[True, False, False, True]])
-    assert torch.allclose(model.attention(x, mask), torch.full((1, 4, 4), 0.25, dtype=torch.float64))
+    assert torch.allclose(model.attention(x, mask), torch.full((1, 1, 4, 4), 0.25, dtype=torch.float64))
     # F_p = (0 + 2 + 3 + 0) / 4 = 1.25 for every p; loss = 1/2 ((1.25 - 1)^2 + (1.25 - 4)^2)
-    assert float(mae_loss(model, x, mask)) == pytest.approx(0.5 * (0.25**2 + 2.75**2), rel=1e-14)
+    assert float(mae_loss(model, x, mask).detach()[0]) == pytest.approx(0.5 * (0.25**2 + 2.75**2), rel=1e-14)
+
+
+@pytest.mark.parametrize("objective", ["mae", "cl"])
+def test_models_trained_side_by_side_equal_models_trained_alone(objective):
+    # the batched models must not interact: seed 5 trained with seeds 3 and 4 equals seed 5 trained alone
+    cfg = DigitsConfig(steps=15, batch=32, test=50, cl=CLConfig(negatives=7, groups=4))
+    together, alone = train(objective, cfg, [3, 4, 5]), train(objective, cfg, [5])
+    for name in ("W", "pos", "Q"):
+        assert torch.allclose(getattr(together, name)[2], getattr(alone, name)[0], rtol=1e-12, atol=1e-14), name
+    assert not torch.allclose(together.W[0], together.W[2])            # and the seeds do differ
 
 
 def test_split_is_fixed_and_disjoint():

@@ -348,17 +348,15 @@ class DigitsDiversity(Claim):
                                 evidence={"reason": "no plan for this budget"}, seed=ctx.seed)]
         t0 = time.perf_counter()
         x, mask = digits.test_views(cfg)
-        rows, maps = [], {}
-        for seed in cfg.seeds:
-            row = {"seed": seed + ctx.seed}
-            for obj in ("mae", "cl"):
-                model = digits.train(obj, cfg, seed + ctx.seed)
-                with torch.no_grad():
-                    attn = model.attention(x, mask)
-                row[obj] = {m: digits.diversity(attn, mask, m).to_dict() for m in METRICS}
-                if seed == cfg.seeds[0]:
-                    maps[obj] = ((attn * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)).numpy()
-            rows.append(row)
+        seeds = [seed + ctx.seed for seed in cfg.seeds]
+        rows, maps = [{"seed": seed} for seed in seeds], {}
+        for obj in ("mae", "cl"):
+            model = digits.train(obj, cfg, seeds)
+            with torch.no_grad():
+                attn = model.attention(x, mask)
+            for row, a in zip(rows, attn):
+                row[obj] = {m: digits.diversity(a, mask, m).to_dict() for m in METRICS}
+            maps[obj] = ((attn[0] * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)).numpy()
         sign = 1.0 if self.direction == "mae" else -1.0
         summary, intervals = [], {}
         for m in METRICS:

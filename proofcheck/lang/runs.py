@@ -131,8 +131,10 @@ def contrast_runs() -> tuple[dict, dict]:
 def digits_plans() -> dict:
     """EXP-1 on scikit-learn's digits: 8 seeds at both budgets, because CL collapses in only some of them
     (at 1500 steps, 3 of 8 seeds give a JS diversity of 0.001, the others 0.16-0.55 against MAE's 0.55);
-    quick 300 Adam steps (about 2 s per model on one core), full 1500; minibatches of 256 images, 15
-    negatives per CL anchor."""
+    15 negatives per CL anchor.  Quick: 150 Adam steps on minibatches of 128 images (the 16 models train in
+    about 8 s on one core; VERIFIED at seeds 0, 1, 2 with JS differences from [0.016, 0.28] up); full:
+    1500 steps on 256."""
     from proofcheck.setting.digits import DigitsConfig
 
-    return {QUICK: DigitsConfig(seeds=tuple(range(8)), steps=300), FULL: DigitsConfig(seeds=tuple(range(8)), steps=1500)}
+    return {QUICK: DigitsConfig(seeds=tuple(range(8)), steps=150, batch=128),
+            FULL: DigitsConfig(seeds=tuple(range(8)), steps=1500)}

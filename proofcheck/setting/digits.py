@@ -75,35 +75,43 @@ class DigitsConfig:
 
 
 class DigitsAttention(torch.nn.Module):
-    """The one-layer softmax attention of the module docstring: ``W`` (patch^2 -> d), ``pos`` (P, d) and
-    ``Q`` (d, d); W and pos start as seeded Gaussians of scale 1/sqrt(d), Q at 0 (uniform attention, as
-    the synthetic model's Q(0) = 0)."""
+    """One model per generator of the one-layer softmax attention of the module docstring, trained side by
+    side: ``W`` (S, patch^2, d), ``pos`` (S, P, d) and ``Q`` (S, d, d) hold model s at index s.  W and pos
+    start as Gaussians of scale 1/sqrt(d) drawn from the model's own generator, Q at 0 (uniform attention,
+    as the synthetic model's Q(0) = 0).  The models never mix: a loss is their sum and Adam is elementwise,
+    so each trains exactly as it would alone (one batched step costs about what one model's step does)."""
 
-    def __init__(self, P: int, patch_dim: int, d: int, generator: torch.Generator):
+    def __init__(self, P: int, patch_dim: int, d: int, generators: list[torch.Generator]):
         super().__init__()
         s = 1 / math.sqrt(d)
-        self.W = torch.nn.Parameter(s * torch.randn(patch_dim, d, dtype=DTYPE, generator=generator))
-        self.pos = torch.nn.Parameter(s * torch.randn(P, d, dtype=DTYPE, generator=generator))
-        self.Q = torch.nn.Parameter(torch.zeros(d, d, dtype=DTYPE))
+        draws = [(torch.randn(patch_dim, d, dtype=DTYPE, generator=g), torch.randn(P, d, dtype=DTYPE, generator=g))
+                 for g in generators]
+        self.W = torch.nn.Parameter(s * torch.stack([w for w, _ in draws]))
+        self.pos = torch.nn.Parameter(s * torch.stack([e for _, e in draws]))
+        self.Q = torch.nn.Parameter(torch.zeros(len(generators), d, d, dtype=DTYPE))
 
     def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, P, P) attn_{p->q} for patches ``x`` (B, P, D) with ``mask`` (B, P) True where masked."""
+        """(S, B, P, P) attn_{p->q} of every model for patches ``x`` with ``mask`` True where masked:
+        (B, P, D) and (B, P) shared by the models, or (S, B, P, D) and (S, B, P), one batch per model."""
         x_tilde = x * (~mask).unsqueeze(-1)
-        tokens = x_tilde @ self.W + self.pos
-        return torch.softmax((self.pos @ self.Q) @ tokens.transpose(1, 2), -1)
+        tokens = x_tilde @ self.W.unsqueeze(1) + self.pos.unsqueeze(1)
+        return torch.softmax((self.pos @ self.Q).unsqueeze(1) @ tokens.transpose(-1, -2), -1)
 
     def outputs(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.attention(x, mask) @ (x * (~mask).unsqueeze(-1))
 
 
 def mae_loss(model: DigitsAttention, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """1/2 sum_{p in M} ||F_p - x_p||^2, averaged over images (SPEC DEF-LOSS-MAE on patches)."""
-    return 0.5 * (((model.outputs(x, mask) - x) ** 2).sum(-1) * mask).sum(1).mean()
+    """(S,) 1/2 sum_{p in M} ||F_p - x_p||^2 per model, averaged over images (SPEC DEF-LOSS-MAE on patches)."""
+    return 0.5 * (((model.outputs(x, mask) - x) ** 2).sum(-1) * mask).sum(-1).mean(-1)
 
 
-def cl_loss(model: DigitsAttention, x: torch.Tensor, mask: torch.Tensor, mask2: torch.Tensor, cl: CLConfig) -> torch.Tensor:
-    """InfoNCE (:func:`proofcheck.setting.contrastive.info_nce`) of the mean outputs of two masked views."""
-    return info_nce(model.outputs(x, mask).mean(1), model.outputs(x, mask2).mean(1), cl)
+def cl_loss(model: DigitsAttention, x: torch.Tensor, mask: torch.Tensor, mask2: torch.Tensor,
+            cl: CLConfig) -> torch.Tensor:
+    """(S,) InfoNCE (:func:`proofcheck.setting.contrastive.info_nce`) of the mean outputs of two masked
+    views, per model."""
+    h1, h2 = model.outputs(x, mask).mean(-2), model.outputs(x, mask2).mean(-2)
+    return torch.stack([info_nce(a, b, cl) for a, b in zip(h1, h2)])
 
 
 def split(n: int, test: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,25 +120,30 @@ def split(n: int, test: int) -> tuple[np.ndarray, np.ndarray]:
     return order[test:], order[:test]
 
 
-def train(objective: str, cfg: DigitsConfig, seed: int) -> DigitsAttention:
-    """Train one model on the training split with the objective ("mae" or "cl")."""
+def train(objective: str, cfg: DigitsConfig, seeds: list[int]) -> DigitsAttention:
+    """Train one model per seed on the training split with the objective ("mae" or "cl").  Each seed's
+    generator draws its initialisation, minibatches and masks in the order a lone run would."""
     images, _ = load_digits()
     train_idx, _ = split(len(images), cfg.test)
     x_all = to_patches(images[train_idx], cfg.patch)
-    g = torch.Generator().manual_seed(seed)
-    model = DigitsAttention(x_all.shape[1], x_all.shape[2], cfg.d, g)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    model = DigitsAttention(x_all.shape[1], x_all.shape[2], cfg.d, gens)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    cl = replace(cfg.cl, groups=cfg.batch // (cfg.cl.negatives + 1))
+
+    def draw(g):
+        x = x_all[torch.randint(len(x_all), (cfg.batch,), generator=g)]
+        masks = [torch.rand(x.shape[:2], dtype=DTYPE, generator=g) < cfg.gamma
+                 for _ in range(1 if objective == "mae" else 2)]
+        return x, masks
     with cpu_threads(1):
         for _ in range(cfg.steps):
-            x = x_all[torch.randint(len(x_all), (cfg.batch,), generator=g)]
-            mask = torch.rand(x.shape[:2], dtype=DTYPE, generator=g) < cfg.gamma
-            if objective == "mae":
-                loss = mae_loss(model, x, mask)
-            else:
-                mask2 = torch.rand(x.shape[:2], dtype=DTYPE, generator=g) < cfg.gamma
-                loss = cl_loss(model, x, mask, mask2, replace(cfg.cl, groups=cfg.batch // (cfg.cl.negatives + 1)))
+            xs, masks = zip(*(draw(g) for g in gens))
+            x = torch.stack(xs)
+            views = [torch.stack([m[i] for m in masks]) for i in range(len(masks[0]))]
+            loss = mae_loss(model, x, *views) if objective == "mae" else cl_loss(model, x, *views, cl)
             opt.zero_grad()
-            loss.backward()
+            loss.sum().backward()
             opt.step()
     return model
 
