@@ -79,6 +79,16 @@ def test_freeze_pp_on_the_full_model_is_the_coordinate_run():
     assert np.abs(full.phi[-1]).max() > 0.1
 
 
+def test_stop_ends_the_run_at_a_logged_step():
+    inst = fixture_6()
+    cfg = TrainConfig(steps=30, eta=2.0, log_every=5, device="cpu")
+    whole = train(inst, cfg)
+    asked = []
+    cut = train(inst, cfg, stop=lambda t, Phi, Ups: asked.append(t) or t >= 10)
+    assert asked == [0, 5, 10] and cut.step.tolist() == [0, 5, 10] and cut.meta["stopped_at"] == 10
+    assert np.array_equal(cut.phi, whole.phi[:3]) and "stopped_at" not in whole.meta
+
+
 def test_same_seed_bit_identical_and_different_seed_different_in_sampled_mode():
     inst = balanced(8)
     cfg = TrainConfig(steps=20, eta=1.0, gradient="sampled", samples=64, log_every=5, seed=3, device="cpu",

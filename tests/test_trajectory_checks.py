@@ -2,6 +2,8 @@
 its planted wrong variant is REFUTED; a diverged run is INCONCLUSIVE; the cache
 never retrains and survives a corrupt file."""
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -261,8 +263,8 @@ def test_same_seed_same_result(tmp_path):
     assert a == b
 
 
-def test_trajectory_probe_attributes_failures_to_the_violation(ctx):
-    """z touching 0 must break area-wide attention on a case where it is otherwise reached."""
+def _probe_lemma(probe):
+    """balanced P = 4 at eta = 200 inside; its violated copy has z touching 0."""
     from hypothesis import strategies as st
 
     from proofcheck.lang.lemma import Assumption
@@ -276,13 +278,45 @@ def test_trajectory_probe_attributes_failures_to_the_violation(ctx):
         cl = tuple(Cluster(k.weight, k.areas, (z,) * len(k.areas)) for k in c.instance.clusters)
         return TrainCase(c.instance.with_options(clusters=cl), c.eta)
 
-    lemma = Lemma("THM-TEST-PROBE", "probe test", Provenance("SPEC test", "R"), sp.Integer(0),
-                  [TrajectoryProbe(steps=40)],
-                  [Assumption("z-positive", "z >= 0.25", lambda c: c.instance.z_lower >= 0.25, inside, zero)])
+    return Lemma("THM-TEST-PROBE", "probe test", Provenance("SPEC test", "R"), sp.Integer(0), [probe],
+                 [Assumption("z-positive", "z >= 0.25", lambda c: c.instance.z_lower >= 0.25, inside, zero)])
+
+
+def test_trajectory_probe_attributes_failures_to_the_violation(ctx):
+    """z touching 0 must break area-wide attention on a case where it is otherwise reached."""
+    lemma = _probe_lemma(TrajectoryProbe(t_star=8000.0, t_star_source="test"))
     inside_r, outside_r = lemma.claims[0].check(lemma, ctx)
     assert inside_r.verdict is Verdict.VERIFIED and inside_r.affects_verdict
     assert outside_r.verdict is Verdict.REFUTED and not outside_r.affects_verdict
     assert "area_wide_reached" in outside_r.evidence["failing_conclusions"]
+
+
+def test_trajectory_probe_budget_follows_from_t_star(ctx):
+    """Inside: factor x the estimate, in steps at the case's eta, the run stopping where the pattern is reached
+    (past min_steps); the violated copy: factor x the T* measured on its inside case, trained to the end when it
+    never reaches the pattern.  Doubling the estimate doubles the inside budget."""
+    probe = TrajectoryProbe(t_star=8000.0, t_star_source="a stated estimate", factor=10.0, min_steps=10)
+    inside_r, outside_r = probe.check(_probe_lemma(probe), ctx)
+    assert inside_r.evidence["step_budget"]["t_star_estimate"] == 8000.0
+    assert inside_r.evidence["step_budget"]["t_star_source"] == "a stated estimate"
+    [own] = inside_r.evidence["runs"]
+    assert own["budget"]["steps"] == 400 and own["budget"]["time"] == 80000.0          # ceil(10 * 8000 / 200)
+    assert own["time_T_star"] is not None and own["steps_trained"] < 400              # stopped once reached
+    assert own["steps_trained"] >= 10 and own["time_T_star"] <= 200.0 * own["steps_trained"]
+    violated = next(r for r in outside_r.evidence["runs"] if r is not own and r["budget"] != own["budget"])
+    assert violated["budget"]["steps"] == math.ceil(10 * own["time_T_star"] / 200.0)
+    assert "measured on the same case" in violated["budget"]["source"]
+    assert violated["steps_trained"] == violated["budget"]["steps"] and violated["time_T_star"] is None
+    doubled = probe.budget(TrainCase(balanced(4, N=2), 200.0), 16000.0, "x")
+    assert doubled["steps"] == 2 * own["budget"]["steps"]
+
+
+def test_trajectory_probe_over_its_cap_says_so_instead_of_truncating(ctx):
+    probe = TrajectoryProbe(t_star=1e9, t_star_source="a far too large estimate", max_steps=1000)
+    inside_r, outside_r = probe.check(_probe_lemma(probe), ctx)
+    for r in (inside_r, outside_r):
+        assert r.verdict is Verdict.INCONCLUSIVE and "over the cap of 1000" in r.summary
+        assert r.counterexample["step_budget"]["steps"] == 50_000_000 and r.evidence["runs"] == []
 
 
 # -- THM-MAIN-v1 in its regime (proofcheck.checks.theorem_regime) ------------------------------------

@@ -246,13 +246,16 @@ def cpu_threads(n: int):
 
 def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
           progress: Callable[[int, int], None] | None = None,
-          start: tuple[torch.Tensor, torch.Tensor] | None = None) -> Trajectory:
+          start: tuple[torch.Tensor, torch.Tensor] | None = None,
+          stop: Callable[[int, torch.Tensor, torch.Tensor], bool] | None = None) -> Trajectory:
     """Run GD from Q(0) (SPEC DEF-GD) and log every ``cfg.log_every`` steps and the last.
 
     ``start``: (Phi, Ups) to start from instead of ``cfg.init`` (coordinates
-    only; the structural checks start GD at drawn points).  Raises
-    :class:`TrainingDiverged` naming the step where the loss or the gradient
-    stops being finite.
+    only; the structural checks start GD at drawn points).  ``stop(t, Phi, Ups)``
+    is asked at every logged step t; True ends the run there (``meta["stopped_at"]``),
+    so that ``cfg.steps`` is a budget for reaching something rather than a run
+    length (the trajectory probes).  Raises :class:`TrainingDiverged` naming the
+    step where the loss or the gradient stops being finite.
     """
     if start is not None and cfg.parametrisation != "coords":
         raise UsageError("a start point (Phi, Ups) needs parametrisation='coords'")
@@ -263,11 +266,12 @@ def train(inst: Instance, cfg: TrainConfig = TrainConfig(),
         raise UsageError(f"solver {cfg.solver!r} asks for the gradient flow: proofcheck.setting.flow.trajectory "
                          "runs either")
     with cpu_threads(cfg.threads):
-        return _train(inst, cfg, progress, start)
+        return _train(inst, cfg, progress, start, stop)
 
 
 def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None] | None,
-           start: tuple[torch.Tensor, torch.Tensor] | None) -> Trajectory:
+           start: tuple[torch.Tensor, torch.Tensor] | None,
+           stop: Callable[[int, torch.Tensor, torch.Tensor], bool] | None) -> Trajectory:
     dev = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     eval_batch = evaluation_batch(inst, cfg.eval_samples, cfg.seed).to(dev)
@@ -314,6 +318,7 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
 
     population: list[dict] = []
     max_logit = 0.0
+    stopped_at = None
 
     def population_step():
         pg = population_gradient(params[0], params[1], inst, eval_batch)
@@ -335,6 +340,9 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
             if not torch.isfinite(eval_loss):
                 raise TrainingDiverged(t, f"loss is {float(eval_loss)} (eta = {cfg.eta})")
             record(t, float(eval_loss))
+            if stop is not None and t < cfg.steps and stop(t, *coords_now()):
+                stopped_at = t
+                break
         if t == cfg.steps:
             break
         if not torch.isfinite(loss):
@@ -359,6 +367,8 @@ def _train(inst: Instance, cfg: TrainConfig, progress: Callable[[int, int], None
     meta = {"proofcheck": __version__, "torch": torch.__version__, "device": str(dev), "max_logit_step": max_logit}
     if population:
         meta["population"] = population_meta(population)
+    if stopped_at is not None:
+        meta["stopped_at"] = stopped_at
     return Trajectory(inst, cfg, arrays["step"], arrays["loss"], arrays["phi"], arrays["ups"], arrays["mass"],
                       arrays["off_span"], final_q, meta)
 
