@@ -72,9 +72,9 @@ LEMMA = Lemma(
             CorrelationDrift(theorem_runs(), which="fp"),
             CorrelationDrift(theorem_runs(), which="mass", bound=0.05),
             CorrelationDrift(theorem_runs(), which="pp"),
-            TrajectoryProbe(t_star=2.1e5, t_star_source="GD at eta = 200 on the first 25 cases this probe draws "
-                            "(P <= 5): T*(0.05) from 10 to 1040 steps, time 2e3 to 2.1e5 (the theorem runs' "
-                            "population flows: 1.2e4 to 1.2e5)")],
+            TrajectoryProbe(t_star=2.1e5, t_star_source="GD at eta = 200 on 25 cases drawn (derandomized) from "
+                            "this probe's strategy (P <= 5): T*(0.05) from 10 to 1040 steps, time 2e3 to 2.1e5 "
+                            "(the theorem runs' population flows: 1.2e4 to 1.2e5)")],
     assumptions=ASSUMPTIONS,
     expect="REFUTED",
     expect_reason="item 3's 'non-target FP and PP correlations remain O(1)' fails on the population gradient "

@@ -123,8 +123,8 @@ def probe_conclusions(case: TrainCase, steps: int, eps: float, fraction: float, 
     coordinates assume them) for at most ``steps`` GD steps, stopping at the first logged step past
     ``min_steps`` where the area-wide pattern of THM-MAIN-v1 is reached, and say which conclusions of
     LEM-G5 / THM-MAIN-v1 hold on the run.  Returns ``{"conclusions": {name: bool}, "steps_trained",
-    "time_T_star"}``: eta times the first logged step (every ``log_every``) with the pattern, an upper
-    bracket of T* to that resolution; None if it was not reached."""
+    "time_T_star", "parametrisation"}``: T* is eta times the first logged step (every ``log_every``)
+    with the pattern, an upper bracket to that resolution; None if it was not reached."""
     inst = case.instance
     cfg = TrainConfig(steps=steps, eta=case.eta, log_every=log_every or max(1, steps // 20), seed=seed,
                       device="cpu", parametrisation="coords" if inst.orthonormal else "full")
@@ -144,7 +144,7 @@ def probe_conclusions(case: TrainCase, steps: int, eps: float, fraction: float, 
         traj = train(inst, cfg, stop=stop)
     except TrainingDiverged as exc:
         return {"conclusions": dict.fromkeys(UNIVERSAL + ("area_wide_reached",), False),
-                "steps_trained": exc.step, "time_T_star": None}
+                "steps_trained": exc.step, "time_T_star": None, "parametrisation": cfg.parametrisation}
     if not first and reached(*coords_at(traj, -1)):
         first.append(int(traj.step[-1]))
     tphi = traj.target_phi()
@@ -152,7 +152,8 @@ def probe_conclusions(case: TrainCase, steps: int, eps: float, fraction: float, 
     return {"conclusions": {"no_divergence": True, "target_phi_monotone": bool((np.diff(tphi, axis=0) >= -atol).all()),
                             "loss_descends": bool((np.diff(traj.loss) <= 1e-12 * np.abs(traj.loss[:-1])).all()),
                             "area_wide_reached": bool(first)},
-            "steps_trained": int(traj.step[-1]), "time_T_star": case.eta * first[0] if first else None}
+            "steps_trained": int(traj.step[-1]), "time_T_star": case.eta * first[0] if first else None,
+            "parametrisation": cfg.parametrisation}
 
 
 @dataclass
