@@ -10,6 +10,7 @@ eps = sp.Symbol("epsilon", positive=True)
 frac = sp.Symbol("Pr[A_(p,a_k(p)) >= 1 - epsilon | p avoidable]", nonnegative=True)
 gap = sp.Symbol("L(Q_T) - L_infinity", nonnegative=True)
 P = sp.Symbol("P", positive=True)
+gamma = sp.Symbol("gamma", positive=True)
 phi_t, phi_nt, ups = (sp.Symbol(n) for n in ("Phi_target(T*)", "max|Phi_nontarget(T)|", "max|Ups(T)|"))
 Z_LOWER = 0.25
 ETA_PROBE = 200.0
@@ -45,17 +46,21 @@ def _shared_partition(c):
 
 ASSUMPTIONS = [
     Assumption("z-positive", f"z_j(X) in [L, U] with L >= {Z_LOWER} (SPEC DEF-DATA item 4, LEM-G11)",
-               lambda c: c.instance.z_lower >= Z_LOWER, _cases, _z_touching_0),
+               lambda c: c.instance.z_lower >= Z_LOWER, _cases, _z_touching_0,
+               formula=sp.GreaterThan(sp.Symbol("L"), sp.nsimplify(Z_LOWER))),
     Assumption("gamma-interior", "masking probability gamma in [0.2, 0.8], a constant in (0, 1) (DEF-MASK)",
-               lambda c: 0.2 <= c.instance.gamma <= 0.8, _cases, lambda c: _with(c, gamma=0.97)),
+               lambda c: 0.2 <= c.instance.gamma <= 0.8, _cases, lambda c: _with(c, gamma=0.97),
+               formula=sp.And(sp.LessThan(sp.Rational(1, 5), gamma), sp.LessThan(gamma, sp.Rational(4, 5)))),
     Assumption("gamma-not-small", "gamma away from 0 (the other end of DEF-MASK's range)",
-               lambda c: c.instance.gamma >= 0.2, _cases, lambda c: _with(c, gamma=0.03)),
+               lambda c: c.instance.gamma >= 0.2, _cases, lambda c: _with(c, gamma=0.03),
+               formula=sp.GreaterThan(gamma, sp.Rational(1, 5))),
     Assumption("distinct-partitions", "different clusters have different partitions (DEF-DATA item 2)",
                _distinct, _cases, _shared_partition),
     Assumption("orthonormal", "embeddings {e_p} and {v_kj} orthonormal (DEF-DATA item 5)",
                lambda c: c.instance.orthonormal, _cases, lambda c: _with(c, skew=0.5)),
     Assumption("eta-descent", f"eta <= {ETA_PROBE:g}, where GD on these instances decreases the loss at every step",
-               lambda c: c.eta <= ETA_PROBE, _cases, lambda c: TrainCase(c.instance, 1e5)),
+               lambda c: c.eta <= ETA_PROBE, _cases, lambda c: TrainCase(c.instance, 1e5),
+               formula=sp.LessThan(sp.Symbol("eta"), sp.Integer(int(ETA_PROBE)))),
 ]
 
 LEMMA = Lemma(

@@ -210,6 +210,25 @@ def test_statement_and_counterexample_are_typeset_as_mathml_and_text_stays_in_js
     assert report.load_result(tmp_path / "USER-1.json").statement == "x = y"
 
 
+def test_assumption_formulas_are_typeset_beside_their_description(tmp_path):
+    from types import SimpleNamespace
+
+    import sympy as sp
+
+    from proofcheck.lang.assumptions import gamma_interior, span_point, z_positive
+    from proofcheck.surface.mathml import typeset
+    lemma = SimpleNamespace(statement=sp.Symbol("x") > 0, assumptions=[z_positive, span_point, gamma_interior])
+    r = result("USER-2")
+    r.assumptions = [a.to_dict() for a in lemma.assumptions]
+    typeset(r, lemma)
+    assert "z_j >= L" in r.assumptions[0]["formula"] and "L > 0" in r.assumptions[0]["formula"]   # text in JSON
+    assert "mathml" not in r.assumptions[1]                       # span_point has no formula: prose only
+    page = report.lemma_html(r, tmp_path)
+    rows = page.split("<h2>Assumptions</h2>", 1)[1].split("</table>", 1)[0]
+    assert rows.count('<math display="inline">') == 2 and "<mi>γ</mi>" in rows
+    assert "every area scale is bounded below" in rows           # the description stays beside the formula
+
+
 def test_a_version_1_report_still_loads_and_shows_its_statement_as_text(tmp_path):
     data = result().to_dict()
     data["schema_version"] = 1

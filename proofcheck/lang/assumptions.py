@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
+import sympy as sp
 import torch
 from hypothesis import strategies as st
 
@@ -173,8 +174,9 @@ def violating(assumption: Assumption, others: Sequence[Assumption], **overrides)
     return satisfying(others, **overrides).map(assumption.violate).filter(lambda c: not assumption.holds(c))
 
 
-def _make(name, description, holds, violate=None, **draw) -> CaseAssumption:
-    assumption = CaseAssumption(name, description, holds, strategy=lambda: None, violate=violate, **draw)
+def _make(name, description, holds, violate=None, formula=None, **draw) -> CaseAssumption:
+    assumption = CaseAssumption(name, description, holds, strategy=lambda: None, violate=violate, formula=formula,
+                                **draw)
     # strategy() draws cases satisfying this assumption alone (the frozen dataclass needs object.__setattr__)
     object.__setattr__(assumption, "strategy", lambda: satisfying([assumption]))
     return assumption
@@ -191,6 +193,8 @@ def _negate_area_one(case: Case) -> Case:
 
 z_positive = _make("z_positive", "every area scale is bounded below: z_j(X) >= L > 0 (DEF-DATA item 4)",
                    holds=lambda c: c.instance.z_lower > 0, violate=_negate_area_one,
+                   formula=sp.And(sp.GreaterThan(sp.Symbol("z_j"), sp.Symbol("L")),
+                                  sp.StrictGreaterThan(sp.Symbol("L"), 0)),
                    instance_kwargs={"z_lower": 0.25})
 
 
@@ -206,6 +210,7 @@ orthonormal = _make("orthonormal", "the e_p and v_{k,j} are orthonormal (DEF-DAT
 
 gamma_interior = _make("gamma_interior", "the masking probability is interior: 0 < gamma < 1 (DEF-MASK)",
                        holds=lambda c: 0.0 < c.instance.gamma < 1.0,
+                       formula=sp.And(sp.StrictLessThan(0, sp.Symbol("gamma")), sp.StrictLessThan(sp.Symbol("gamma"), 1)),
                        violate=lambda c: replace(c, instance=c.instance.with_options(
                            gamma=1.0 if c.instance.gamma >= 0.5 else 0.0)))
 
@@ -248,6 +253,7 @@ def _random_point(case: Case) -> Case:
 
 zero_init = _make("zero_init", "the point is Q = 0 (DEF-GD initialisation Q(0) = 0)",
                   holds=lambda c: _in_span(c) and not bool(c.Phi.any()) and not bool(c.Ups.any()),
+                  formula=sp.Eq(sp.Symbol("Q"), 0),
                   violate=_random_point, point_map=_zero_point)
 
 
@@ -306,6 +312,7 @@ def _unequal_areas(case: Case) -> Case:
 
 equal_areas = _make("equal_areas", "in every cluster all areas have the same size C >= 2 (DEF-DATA item 7)",
                     holds=lambda c: _areas_equal(c.instance), violate=_unequal_areas,
+                    formula=sp.And(sp.Eq(sp.Symbol("C_(k,j)"), sp.Symbol("C")), sp.GreaterThan(sp.Symbol("C"), 2)),
                     instance_strategy=balanced_instances)
 
 
@@ -364,6 +371,7 @@ small_local_masses = _make(
     "small_local_masses", "on every masked local query (a != 1) whose global area is visible, "
     "max_{i>=2} A_{p,i} <= (L/U)^2 A_{p,1} (SPEC LEM-G7: the local masses are small)",
     holds=_small_local, violate=lambda c: _global_shift(c, -12.0), point_map=lambda c: _global_shift(c, 12.0),
+    formula=sp.LessThan(sp.Symbol("max_(i>=2) A_(p,i)"), (sp.Symbol("L") / sp.Symbol("U"))**2 * sp.Symbol("A_(p,1)")),
     instance_kwargs={"min_P": 3, "scale": 0.5})
 
 

@@ -51,16 +51,20 @@ class Assumption:
     """A named, checkable assumption.  ``holds(case) -> bool`` decides it on a
     drawn case; ``strategy()`` returns a Hypothesis strategy of cases that
     satisfy it (and the lemma's other assumptions); ``violate`` (optional)
-    maps a satisfying case to one that violates just this assumption."""
+    maps a satisfying case to one that violates just this assumption;
+    ``formula`` (optional) states it as a SymPy relation, typeset in the HTML
+    report beside the description (``holds`` decides it, not the formula)."""
 
     name: str
     description: str
     holds: Callable[[Any], bool]
     strategy: Callable[[], Any] | None
     violate: Callable[[Any], Any] | None = None
+    formula: Any = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "probed": self.violate is not None}
+        d = {"name": self.name, "description": self.description, "probed": self.violate is not None}
+        return d if self.formula is None else {**d, "formula": str(self.formula)}
 
 
 class Claim:

@@ -42,7 +42,7 @@ from proofcheck.verdict import LemmaResult, Verdict
 from proofcheck.engine.session import Session, time_limit, warm_imports
 from proofcheck.surface.console import (consoles, error_line, fitted_table, print_problems, print_scopes,
                                         results_table, verdict_line, verdict_text)
-from proofcheck.surface.mathml import statement_mathml
+from proofcheck.surface.mathml import typeset
 
 EXIT_OK, EXIT_REFUTED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -244,7 +244,7 @@ def cmd_verify(args) -> int:
             unwritable.append(str(exc))
 
     def on_done(result: LemmaResult):
-        result.statement_mathml = statement_mathml(lemma_of[result.lemma_id].statement)
+        typeset(result, lemma_of[result.lemma_id])
         write_reports(result)
         done.append(result)
         out.print(verdict_line(result), no_wrap=True, overflow="ellipsis")

@@ -141,6 +141,15 @@ def statement_mathml(statement) -> list[str]:
     return [to_mathml(s) for s in (statement if isinstance(statement, (list, tuple)) else [statement])]
 
 
+def typeset(result, lemma) -> None:
+    """Put the lemma's statement and its assumptions' formulas, typeset, into its result (for the HTML page;
+    the plain text stays beside them)."""
+    result.statement_mathml = statement_mathml(lemma.statement)
+    for d, a in zip(result.assumptions, lemma.assumptions):
+        if a.formula is not None:
+            d["mathml"] = to_mathml(a.formula, "inline")
+
+
 def _number(x):
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise TypeError

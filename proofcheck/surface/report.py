@@ -321,7 +321,7 @@ def lemma_html(result: LemmaResult, report_dir: str | os.PathLike) -> str:
     body += ["<h2>Statement</h2>", _statement(r)]
     body.append("<h2>Assumptions</h2>")
     if r.assumptions:
-        rows = "".join(f"<tr><td><code>{_e(a.get('name'))}</code></td><td>{_e(a.get('description'))}</td>"
+        rows = "".join(f"<tr><td><code>{_e(a.get('name'))}</code></td><td>{a.get('mathml', '')} {_e(a.get('description'))}</td>"
                        f"<td>{'yes' if a.get('probed') else 'no'}</td></tr>" for a in r.assumptions)
         body.append(f"<table><tr><th>name</th><th>description</th><th>probed (violated on purpose)</th></tr>"
                     f"{rows}</table>")
