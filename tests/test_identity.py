@@ -266,3 +266,30 @@ def test_case_strategy_reaches_six_unequal_areas_within_exact_enumeration():
                settings=settings(max_examples=3000, database=None, derandomize=True,
                                  suppress_health_check=list(HealthCheck)))
     assert max(six.N) == 6
+
+
+@pytest.mark.parametrize("key_set", ["B", "A"])
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_shifted_column_row_losses_equal_the_loss_at_each_shifted_column(key_set, chunk):
+    # the finite-difference leg's one-pass row losses against evaluating the coordinate loss at each shift
+    from proofcheck.engine.legs import ups_column_row_losses
+    from proofcheck.setting.coords import area_masses, residual_terms
+    from proofcheck.setting.model import normaliser
+    from proofcheck.setting.sampling import exact_batch
+
+    inst = make_instance(5, [[[0, 1], [2, 3, 4]], [[0, 4], [1], [2, 3]]], gamma=0.4, key_set=key_set)
+    batch = exact_batch(inst)
+    Phi, Ups = point(inst, 3)
+
+    def rows(Ups_):
+        A_, _ = area_masses(Phi, Ups_, inst, batch)
+        r2 = residual_terms(A_, inst, batch)[2]
+        return (batch.weight.unsqueeze(1) * 0.5 * r2 * batch.mask * normaliser(inst, batch).unsqueeze(1)).sum(0)
+
+    steps = (0.25, -2.0**-16)
+    got = ups_column_row_losses(Phi, Ups, inst, batch, steps, chunk=chunk)
+    for h, L in zip(steps, got):
+        for c in range(inst.P):
+            shifted = Ups.clone()
+            shifted[:, c] += h
+            assert torch.allclose(L[:, c], rows(shifted), rtol=1e-13, atol=1e-15), (h, c)
