@@ -2,6 +2,8 @@
 computations: brute-force loops over events on the full d x d model
 (proofcheck.setting.model), closed forms worked out here from SPEC's definitions."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -203,3 +205,70 @@ def test_scaling_on_the_flow_refutes_a_too_fast_t_star(ctx):
     lo = good.evidence["fits"]["0.5"]["lo"]
     assert lo[0] > 0 and lo[1] > 1                   # grows with P, and faster than 1/eps
     assert check(ScalingStudy(runs, claim="no-growth"), ctx)[0].verdict is Verdict.REFUTED
+
+
+def phase_flow(inst, horizon=2e4):
+    """The lemma's flow settings on a small instance (population gradient, logged from t = 0.01)."""
+    return Run(inst, TrainConfig(steps=round(horizon / 0.01), eta=0.01, gradient="population", solver="BDF",
+                                 rtol=1e-5, atol=1e-9, log_points=100), eval_samples=512)
+
+
+#: P = 6 with areas [4, 2] (Delta = log 2 / log 6 = +0.39; 6 s of flow on an idle core) and [2, 2, 2]
+#: (Delta = 0; 2 s)
+POSITIVE = phase_flow(global_local(6, kappa_l=0.4, delta=0.4))
+ZERO = phase_flow(global_local(6, kappa_l=0.4, delta=-0.1))
+
+
+def test_information_gap_is_a_parameter_of_global_local():
+    assert [len(a) for a in global_local(16, kappa_l=0.5, delta=0.25).clusters[0].areas] == [8, 4, 4]
+    assert [len(a) for a in global_local(8, kappa_l=0.5, delta=-0.3).clusters[0].areas] == [2, 3, 3]
+    assert th.log_information_gap(global_local(16, kappa_l=0.5, delta=0.25)) == pytest.approx(0.25, abs=1e-12)
+    assert th.log_information_gap(global_local(8, kappa_l=0.5, delta=-0.3)) < 0
+    assert global_local(16).name == "global-local-P16"          # the old signature, unchanged
+
+
+def test_one_phase_at_zero_gap_and_planted_phase_one_refuted(ctx):
+    """Delta = 0: A_(p,1) is never above the local masses, T1 = 0 everywhere (one phase); the planted claim
+    of a Phase I whatever the gap is REFUTED there."""
+    [r] = check(Phases({QUICK: [ZERO]}), ctx)
+    assert r.verdict is Verdict.VERIFIED and r.evidence["delta"] == pytest.approx(0.0, abs=1e-12)
+    assert all(row["t1"] == 0 and row["t2"] > 0 for row in r.evidence["rows"])
+    [bad] = check(Phases({QUICK: [ZERO]}, claim="two-phase-any-gap"), ctx)
+    assert bad.verdict is Verdict.REFUTED and bad.counterexample["t1"] == 0
+
+
+@pytest.mark.slow
+def test_two_phases_at_positive_gap_and_planted_reversed_order(ctx):
+    """Delta > 0: T1 < T2 with the global correlation's fall dominating over [0, T1]; the planted reversed
+    order (T2 < T1) is REFUTED; the sweep result puts both runs against Delta."""
+    runs = {QUICK: [POSITIVE, ZERO]}
+    *per_run, sweep = check(Phases(runs), ctx)
+    assert [r.verdict for r in per_run] == [Verdict.VERIFIED] * 2 and sweep.verdict is Verdict.VERIFIED
+    local = [r for r in per_run[0].evidence["rows"] if r["kind"] == "local"]
+    assert per_run[0].evidence["delta"] > 0
+    assert local and all(0 < r["t1"] < r["t2"] and r["global_fall"] > r["target_rise"] for r in local)
+    assert [p["delta"] for p in sweep.evidence["points"]] == [r.evidence["delta"] for r in per_run]
+    rev = check(Phases(runs, claim="reversed"), ctx)[0]
+    assert rev.verdict is Verdict.REFUTED and "T1 < T2" in rev.summary
+
+
+@pytest.mark.slow
+def test_phases_fail_when_phase_one_is_not_a_stage_of_its_own(ctx, monkeypatch):
+    """The distinctness test can fail: rows whose target correlation rose more than the global one fell
+    over [0, T1] are REFUTED (planted through the measured rows)."""
+    real = th.phases
+
+    def swapped(traj, mass, eps):
+        return [dataclasses.replace(r, global_fall=r.target_rise, target_rise=r.global_fall) if r.kind == "local"
+                else r for r in real(traj, mass, eps)]
+    monkeypatch.setattr(th, "phases", swapped)
+    r = check(Phases({QUICK: [POSITIVE]}), ctx)[0]
+    assert r.verdict is Verdict.REFUTED and "not a stage of its own" in r.summary
+
+
+def test_phases_outside_the_small_step_regime_are_inconclusive(ctx):
+    """GD at eta = 20 moves the logits by more than 0.1 a step: no verdict, saying why."""
+    gd = {QUICK: [Run(global_local(6), TrainConfig(steps=20, eta=20.0, log_every=4), eval_samples=512)]}
+    r = check(Phases(gd), ctx)[0]
+    assert r.verdict is Verdict.INCONCLUSIVE and "small-step regime" in r.summary
+    assert check(Phases(gd, claim="collapse"), ctx)[0].verdict is Verdict.INCONCLUSIVE

@@ -3,13 +3,13 @@ THM-MAE-v3's phases, attention diversity and the scaling of T*, on runs from the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
 from proofcheck.setting import diversity as dv, measures as th
 from proofcheck.setting.runs import SMALL_STEP, regime
 from proofcheck.setting.trainer import coords_at
-from proofcheck.verdict import CheckResult, Verdict
+from proofcheck.verdict import CheckResult, Verdict, combine
 from proofcheck.engine.trajclaim import TrajectoryClaim, _plot_name
 from proofcheck.tolerance import EPS
 
@@ -111,89 +111,166 @@ def _spread(values: list) -> dict:
             "median": float(np.median(vals)) if vals else None, "max": max(vals) if vals else None}
 
 
+#: Phase I's fall and rise are compared beyond TIE_RTOL x the flow's rtol (relative): BDF's error control
+#: keeps each logged correlation within about rtol of the flow, and ten times leaves room for its
+#: accumulation over the phase; GD in exact arithmetic has only rounding (EPS)
+TIE_RTOL = 10.0
+
+
 @dataclass
 class Phases(TrajectoryClaim):
-    """THM-MAE-v3 [R] (SPEC 9.2) on `global-local`: for every local (p, k),
-    Phase I (the global FP correlation Phi_{p->v_{k,1}} falls while the target
-    area has not yet taken over, up to T1) and Phase II (the target mass reaches
-    1 - eps at T2 >= T1); every global (p, k) needs one phase (its target area
-    dominates from step 0, T1 = 0).  Masses are conditional on the avoidable
-    events (:func:`proofcheck.setting.measures.phases`).
+    """THM-MAE-v3 [R] (SPEC 9.2) on `global-local` instances, in the theorem's regime (the population flow,
+    or GD with max_logit_step <= 0.1; INCONCLUSIVE otherwise).  Times are flow times, per (p, k) from
+    :func:`proofcheck.setting.measures.phases`.  With the information gap Delta [R]
+    (:func:`proofcheck.setting.measures.log_information_gap`):
 
-    Planted wrong variant ``claim="collapse"`` (THM-CL-v3's conclusion carried
-    over to MAE): every local position keeps at least as much mass on the global
-    area as on its own at every logged step."""
+    - Delta > 0, local (p, k): Phase I (A_{p,1} above every local mass) ends at T1 > 0, Phase II at T2
+      (A_{p,a} >= 1 - eps), T1 < T2 with disjoint logging brackets, and Phase I is a stage of its own:
+      over [0, T1] the global FP correlation falls by more than the target one rises;
+    - Delta <= 0, local (p, k): a single phase, T1 = 0 (A_{p,1} never above the local masses);
+    - global (p, k): a single phase that reaches T2.
+
+    A phase boundary must be resolved: its logging bracket at most ``resolution`` of the phase's length
+    (T1 for Phase I, T2 - T1 for Phase II), else INCONCLUSIVE; a phase not completed is INCONCLUSIVE.
+    Planted wrong variants: ``claim="reversed"`` (T2 < T1: Phase II before Phase I), ``"two-phase-any-gap"``
+    (a Phase I, T1 > 0, whatever the sign of Delta) and ``"collapse"`` (THM-CL-v3's conclusion for MAE:
+    every local position keeps at least as much mass on the global area as on its own).  Besides one result
+    per run, a sweep result puts T1, T2 against Delta (plot and table)."""
 
     eps: float = 0.05
+    resolution: float = 0.25
     claim: str = "two-phase"
 
     def describe(self) -> str:
-        if self.claim == "collapse":
-            return "attention of local positions stays collapsed on the global area (THM-CL-v3 form, planted for MAE)"
-        return "Phase I then Phase II for local positions, one phase for global ones (SPEC THM-MAE-v3)"
+        return {"collapse": "attention of local positions stays collapsed on the global area (THM-CL-v3 form, "
+                            "planted for MAE)",
+                "reversed": "Phase II ends before Phase I (T2 < T1, planted)",
+                "two-phase-any-gap": "local positions go through Phase I whatever the sign of Delta (planted)"}.get(
+            self.claim, "Phase I then Phase II for local positions when Delta > 0, one phase otherwise and for "
+                        "global positions (SPEC THM-MAE-v3)")
 
     def evaluate(self, lemma, traj, run, ctx):
-        batch = run.held_out()
-        tol_phi = 64 * EPS * max(1.0, float(np.abs(traj.phi).max()))
-        rows = th.phases(traj, batch, self.eps, tol_phi)
+        mass, evaluation = th.phase_masses(traj, run.held_out)
+        rows = th.phases(traj, mass, self.eps)
+        delta = th.log_information_gap(traj.instance)
         local = [r for r in rows if r.kind == "local"]
         glob = [r for r in rows if r.kind == "global"]
-        evidence = {"rows": [r.to_dict() for r in rows], "eps": self.eps,
-                    "local": {"T1": _spread([r.t1 for r in local]), "T2": _spread([r.t2 for r in local]),
-                              "phase1_detected": sum(r.phase1 for r in local)},
-                    "global": {"T1": _spread([r.t1 for r in glob]), "T2": _spread([r.t2 for r in glob])},
-                    "evaluation": "exact" if batch.exact else f"held-out Monte Carlo batch of {len(batch)} images"}
-        tol = {"atol": tol_phi, "rtol": 0.0, "justification": "a fall of the global FP correlation counts only "
-               "beyond 64 float64 roundoffs of the largest |Phi|; masses compared without tolerance (phase "
-               "boundaries have the resolution of the logging interval)"}
-        plots = []
-        if ctx.plot_dir is not None:
-            from proofcheck.engine.plots import plot_attention_maps, plot_fp_trajectories, plot_mass_trajectories
-            t1s = [r.t1 for r in local if r.t1 is not None]
-            t2s = [r.t2 for r in rows if r.t2 is not None]
-            marks = {"start": 0, "end of Phase I (median T1)": int(np.searchsorted(traj.step, np.median(t1s))) if t1s else None,
-                     "end of Phase II (max T2)": int(np.searchsorted(traj.step, max(t2s))) if t2s else None,
-                     "end": len(traj.step) - 1}
-            plots.append(plot_attention_maps(traj, ctx.plot_dir / _plot_name(ctx, run, "attention"), lemma.tag,
-                                             {k: v for k, v in marks.items() if v is not None}))
-            plots.append(plot_fp_trajectories(traj, ctx.plot_dir / _plot_name(ctx, run, "fp"), lemma.tag))
-            plots.append(plot_mass_trajectories(traj, ctx.plot_dir / _plot_name(ctx, run, "mass"), lemma.tag))
-        if self.claim == "collapse":
-            # refuted by any logged step where a local target area holds more mass than the global one
-            mass = th.along(traj, lambda Phi, Ups: th.conditional_area_mass(Phi, Ups, traj.instance, batch))
-            for t, m in enumerate(mass):
-                for r in local:
-                    a = int(traj.instance.area_of[r.k, r.p])
-                    if m[r.p, r.k, a] > m[r.p, r.k, 0]:
-                        cex = {"step": int(traj.step[t]), "p": r.p, "k": r.k + 1, "target_mass": float(m[r.p, r.k, a]),
-                               "global_mass": float(m[r.p, r.k, 0])}
-                        return self.result(lemma, run, Verdict.REFUTED, f"local position p={r.p} (cluster {r.k + 1}) "
-                                           f"puts {cex['target_mass']:.3f} on its own area vs {cex['global_mass']:.3f} "
-                                           f"on the global one at step {cex['step']}", evidence=evidence,
-                                           tolerance=tol, counterexample=cex, plots=plots)
-            return self.result(lemma, run, Verdict.VERIFIED, "local positions stay collapsed on the global area",
-                               evidence=evidence, tolerance=tol, plots=plots)
+        evidence = {"delta": delta, "rows": [r.to_dict() for r in rows], "eps": self.eps, "evaluation": evaluation,
+                    "local": {"T1": _spread([r.t1 for r in local]), "T2": _spread([r.t2 for r in local])},
+                    "global": {"T2": _spread([r.t2 for r in glob])}}
+        tol = {"atol": 0.0, "rtol": self.resolution, "justification": "a phase boundary counts when its logging "
+               f"bracket is at most {self.resolution:g} of the phase's length, so that T1 < T2 and the changes over "
+               "[0, T1] are read at the boundary and not a logging interval away; masses are exact (population) "
+               f"and compared without tolerance; Phase I's fall and rise within {TIE_RTOL:g} x the solver's rtol "
+               "(relative) of each other are too close to call (INCONCLUSIVE)"}
+        plots = self._plots(lemma, traj, run, ctx, rows)
+        out = dict(evidence=evidence, tolerance=tol, plots=plots)
+        reg = regime(traj)
+        if not reg["small_step"]:
+            why = (f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > {SMALL_STEP:g}; "
+                   "THM-MAE-v3 speaks of small steps (run the flow)")
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
         if not local or not glob:
             return self.result(lemma, run, Verdict.INCONCLUSIVE, "the instance lacks local or global positions",
-                               evidence={**evidence, "reason": "no position of one type"}, tolerance=tol, plots=plots)
-        no_phase1 = [r for r in local if r.t1 is not None and not r.phase1]
-        two_phase_global = [r for r in glob if r.t1 != int(traj.step[0])]
-        if no_phase1 or two_phase_global:
-            bad = (no_phase1 or two_phase_global)[0]
-            what = ("local position without Phase I (its global FP correlation never fell before T1)" if no_phase1
-                    else "global position whose target area does not dominate from step 0")
-            return self.result(lemma, run, Verdict.REFUTED, f"{what}: p={bad.p}, cluster {bad.k + 1}",
-                               evidence=evidence, tolerance=tol, counterexample=bad.to_dict(), plots=plots)
-        summary = (f"local: Phase I in {evidence['local']['phase1_detected']}/{len(local)}, T1 median "
-                   f"{evidence['local']['T1']['median']}, T2 reached {evidence['local']['T2']['reached']}/{len(local)} "
-                   f"(median {evidence['local']['T2']['median']}); global: one phase, T2 reached "
-                   f"{evidence['global']['T2']['reached']}/{len(glob)} (median {evidence['global']['T2']['median']})")
-        pending = [r for r in rows if r.t2 is None or (r.kind == "local" and r.t1 is None)]
+                               **{**out, "evidence": {**evidence, "reason": "no position of one type"}})
+        if self.claim == "collapse":
+            return self._collapse(lemma, run, traj, mass, local, out)
+        pending = [r for r in rows if r.t1 is None or r.t2 is None]
         if pending:
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, f"not all phases complete within "
-                               f"{int(traj.step[-1])} steps; {summary}",
-                               evidence={**evidence, "reason": "step budget exhausted"}, tolerance=tol, plots=plots)
-        return self.result(lemma, run, Verdict.VERIFIED, summary, evidence=evidence, tolerance=tol, plots=plots)
+            why = (f"phases not complete by time {traj.config.eta * traj.step[-1]:.4g}: p={pending[0].p}, cluster "
+                   f"{pending[0].k + 1}")
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+        coarse = [r for r in local if r.t1 > 0 and (r.t1_bracket[1] - r.t1_bracket[0] > self.resolution * r.t1 or
+                                                    r.t2_bracket[1] - r.t2_bracket[0] > self.resolution * (r.t2 - r.t1))]
+        if coarse:
+            why = f"a phase boundary is not resolved by the logging: p={coarse[0].p}, cluster {coarse[0].k + 1}"
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+        summary = (f"Delta = {delta:+.3f}: local T1 median {evidence['local']['T1']['median']:.4g}, T2 median "
+                   f"{evidence['local']['T2']['median']:.4g}; global T2 median {evidence['global']['T2']['median']:.4g}")
+        tie = TIE_RTOL * (traj.meta.get("solver") or {}).get("rtol", EPS)
+        evidence["tie_rtol"] = tie
+        bad, what = self._violation(delta, local, tie)
+        close = [r for r in local if self.claim == "two-phase" and delta > 0 and r.t1 > 0 and
+                 abs(r.global_fall - r.target_rise) <= tie * max(r.global_fall, r.target_rise)]
+        if bad is None and close:
+            why = (f"over [0, T1] the global fall {close[0].global_fall:.6f} and the target rise "
+                   f"{close[0].target_rise:.6f} are within the solver's error of each other: p={close[0].p}")
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+        if bad is not None:
+            return self.result(lemma, run, Verdict.REFUTED, f"{what}: p={bad.p}, cluster {bad.k + 1}; {summary}",
+                               counterexample=bad.to_dict(), **out)
+        return self.result(lemma, run, Verdict.VERIFIED, summary, **out)
+
+    def _violation(self, delta, local, tie):
+        """The first local row against the claim, and what it shows (None when there is none); a fall and a
+        rise within ``tie`` (relative) of each other are too close to call, not a violation."""
+        for r in local:
+            if self.claim == "reversed":
+                if r.t1_bracket[1] < r.t2_bracket[0]:
+                    return r, "T1 < T2 (Phase I ends first)"
+            elif self.claim == "two-phase-any-gap":
+                if r.t1 == 0:
+                    return r, f"no Phase I at Delta = {delta:+.3f} (A_(p,1) never above the local masses)"
+            elif delta > 0:
+                if r.t1 == 0:
+                    return r, "no Phase I although Delta > 0"
+                if not r.t1_bracket[1] < r.t2_bracket[0]:
+                    return r, "T2 <= T1 (the phases in the wrong order)"
+                if r.global_fall - r.target_rise <= -tie * max(r.global_fall, r.target_rise):
+                    return r, (f"Phase I is not a stage of its own: over [0, T1] the target FP correlation rises by "
+                               f"{r.target_rise:.4f} >= the global one's fall {r.global_fall:.4f}")
+            elif r.t1 > 0:
+                return r, f"a Phase I at Delta = {delta:+.3f} <= 0"
+        return None, ""
+
+    def _collapse(self, lemma, run, traj, mass, local, out):
+        # refuted by any logged point where a local target area holds more mass than the global one
+        for t in range(len(traj.step)):
+            for r in local:
+                a = int(traj.instance.area_of[r.k, r.p])
+                if mass[t, r.p, r.k, a] > mass[t, r.p, r.k, 0]:
+                    cex = {"time": float(traj.config.eta * traj.step[t]), "p": r.p, "k": r.k + 1,
+                           "target_mass": float(mass[t, r.p, r.k, a]), "global_mass": float(mass[t, r.p, r.k, 0])}
+                    return self.result(lemma, run, Verdict.REFUTED, f"local position p={r.p} (cluster {r.k + 1}) "
+                                       f"puts {cex['target_mass']:.3f} on its own area vs {cex['global_mass']:.3f} "
+                                       f"on the global one at time {cex['time']:.4g}", counterexample=cex, **out)
+        return self.result(lemma, run, Verdict.VERIFIED, "local positions stay collapsed on the global area", **out)
+
+    def _plots(self, lemma, traj, run, ctx, rows) -> list[str]:
+        if ctx.plot_dir is None:
+            return []
+        from proofcheck.engine.plots import plot_phase_correlations
+        return [plot_phase_correlations(traj, rows, ctx.plot_dir / _plot_name(ctx, run, "phases"), lemma.tag)]
+
+    def check(self, lemma, ctx):
+        per_run = super().check(lemma, ctx)
+        points = [{"instance": r.evidence["run"]["instance"]["name"], "P": r.evidence["run"]["instance"]["P"],
+                   "delta": r.evidence["delta"], "T1": r.evidence["local"]["T1"]["median"],
+                   "T2": r.evidence["local"]["T2"]["median"], "T2_global": r.evidence["global"]["T2"]["median"],
+                   "verdict": r.verdict.value} for r in per_run if "delta" in r.evidence]
+        if len(points) < 2:
+            return per_run
+        deltas = ", ".join(f"{p['delta']:+.2f}" for p in points)
+        sizes = ", ".join(str(P) for P in sorted({p["P"] for p in points}))
+        evidence = {"points": points, "budget": ctx.budget.name,
+                    "table": {"caption": "median phase times (flow time) over the local / global (p, k)",
+                              "columns": ["instance", "P", "Delta", "T1 (local)", "T2 (local)", "T2 (global)",
+                                          "verdict"],
+                              "rows": [[p["instance"], p["P"], p["delta"], p["T1"], p["T2"], p["T2_global"],
+                                        p["verdict"]] for p in points]},
+                    "verified_on": f"a sweep of {len(points)} instances: Delta in {{{deltas}}}, P in {{{sizes}}}"}
+        plots = []
+        if ctx.plot_dir is not None:
+            from proofcheck.engine.plots import plot_phase_times
+            plots.append(plot_phase_times(points, ctx.plot_dir / f"{ctx.lemma_id or 'lemma'}-phases-vs-delta.png",
+                                          lemma.tag))
+        verdict = combine([r.verdict for r in per_run])
+        text = "; ".join(f"Delta {p['delta']:+.2f} (P={p['P']}): T1 {p['T1']:.3g}, T2 {p['T2']:.3g}"
+                         if p["T1"] is not None and p["T2"] is not None else
+                         f"Delta {p['delta']:+.2f} (P={p['P']}): {p['verdict']}" for p in points)
+        sweep = CheckResult(self.kind, f"[{lemma.tag}] {self.describe()} -- sweep over Delta", verdict, text,
+                            evidence=evidence, plots=plots, seed=ctx.seed, timing_s=0.0)
+        return per_run + [sweep]
 
 
 @dataclass

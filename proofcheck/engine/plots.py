@@ -167,3 +167,55 @@ def plot_scaling(points: list[dict], fits: dict, path: str | Path, tag: str) -> 
     ax.legend(fontsize=7)
     ax.set_title(f"[{tag}] T*(eps) against P (population gradient flow)", fontsize=10)
     return _save(fig, Path(path))
+
+
+def plot_phase_correlations(traj: Trajectory, rows: list, path: str | Path, tag: str) -> str:
+    """THM-MAE-v3 along the flow: for each local (p, k) of ``rows`` (:class:`~proofcheck.setting.measures.
+    PhaseRow`), the global FP correlation Phi_(p->v_(k,1)) and the target one Phi_(p->v_(k,a)) against flow
+    time (log axis), with T1 (dotted) and T2 (dashed) marked."""
+    inst = traj.instance
+    times = traj.config.eta * np.asarray(traj.step, dtype=float)
+    local = [r for r in rows if r.kind == "local"]
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), constrained_layout=True)
+    colours = plt.cm.viridis(np.linspace(0.0, 0.85, max(1, len(local))))
+    keep = times > 0
+    for r, colour in zip(local, colours):
+        a = int(inst.area_of[r.k, r.p])
+        ax.semilogx(times[keep], traj.phi[keep, r.p, inst.feature_index(r.k, 0)], color=colour, ls="--", lw=0.9)
+        ax.semilogx(times[keep], traj.phi[keep, r.p, inst.feature_index(r.k, a)], color=colour, lw=0.9,
+                    label=f"p = {r.p}, cluster {r.k + 1}")
+        for t, ls in ((r.t1, ":"), (r.t2, "-.")):
+            if t:
+                ax.axvline(t, color=colour, ls=ls, lw=0.7)
+    ax.plot([], [], color="grey", ls="--", label="global Phi_(p->v_(k,1))")
+    ax.plot([], [], color="grey", label="target Phi_(p->v_(k,a))")
+    ax.plot([], [], color="grey", ls=":", label="T1 (end of Phase I)")
+    ax.plot([], [], color="grey", ls="-.", label="T2 (A_(p,a) >= 1 - eps)")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("flow time t (log scale)")
+    ax.set_ylabel("FP correlation")
+    ax.legend(fontsize=7)
+    ax.set_title(f"[{tag}] phases of local positions on {inst.name}", fontsize=10)
+    return _save(fig, Path(path))
+
+
+def plot_phase_times(points: list[dict], path: str | Path, tag: str) -> str:
+    """THM-MAE-v3 sweep: median T1 and T2 of the local positions against the information gap Delta [R],
+    one line per P (flow time, log axis); T1 = 0 (a single phase) is drawn on the axis floor."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    Ps = sorted({p["P"] for p in points})
+    colours = dict(zip(Ps, plt.cm.plasma(np.linspace(0.1, 0.8, len(Ps)))))
+    reached = [v for p in points for v in (p["T1"], p["T2"]) if v]
+    floor = min(reached) / 3 if reached else 1.0
+    for P in Ps:
+        pts = sorted((p["delta"], p["T1"], p["T2"]) for p in points if p["P"] == P)
+        d = [x[0] for x in pts]
+        ax.semilogy(d, [x[1] or floor for x in pts], "o:", color=colours[P], label=f"T1, P = {P}")
+        ax.semilogy(d, [x[2] or np.nan for x in pts], "s-", color=colours[P], label=f"T2, P = {P}")
+    ax.axhline(floor, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("information gap Delta = kappa_g - kappa_l [R]")
+    ax.set_ylabel(f"flow time (T1 = 0 drawn at {floor:.2g})")
+    ax.legend(fontsize=7)
+    ax.set_title(f"[{tag}] THM-MAE-v3 phase times against Delta", fontsize=10)
+    return _save(fig, Path(path))

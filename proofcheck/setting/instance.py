@@ -377,11 +377,21 @@ def balanced(P: int = 16, K: int = 2, N: int = 2, gamma: float = 0.5, z: ZLaw | 
 
 
 def global_local(P: int = 16, K: int = 2, kappa_g: float = 0.8, kappa_l: float = 0.4, gamma: float = 0.5,
-                 z: ZLaw | None = None, seed: int = 0, **options) -> Instance:
+                 z: ZLaw | None = None, seed: int = 0, delta: float | None = None, **options) -> Instance:
     """Each cluster: one global area (area 1) of size about P^kappa_g and local
     areas of size about P^kappa_l (SPEC DEF-DATA item 7, v3 working convention).
-    The remainder that does not fill a whole local area joins the global one."""
-    if not (0 < kappa_l <= kappa_g <= 1):
+    The remainder that does not fill a whole local area joins the global one.
+
+    ``delta``: the information gap Delta = kappa_g - kappa_l in units of log P, SPEC's candidate for
+    THM-MAE-v3's gap ([R], our definition).  When given, kappa_g = kappa_l + delta, and delta <= 0 is
+    allowed (a global area no larger than the local ones, the single-phase side of THM-MAE-v3); the
+    realised gap after rounding is :func:`proofcheck.setting.measures.log_information_gap`."""
+    if delta is not None:
+        kappa_g = kappa_l + delta
+        if not (0 < kappa_l and 0 < kappa_g <= 1):
+            raise InstanceError(f"global-local preset with delta needs 0 < kappa_l and 0 < kappa_l + delta <= 1, "
+                                f"got {kappa_l}, {delta}")
+    elif not (0 < kappa_l <= kappa_g <= 1):
         raise InstanceError(f"global-local preset needs 0 < kappa_l <= kappa_g <= 1, got {kappa_l}, {kappa_g}")
     c_g = max(1, round(P ** kappa_g))
     c_l = max(1, round(P ** kappa_l))
@@ -393,7 +403,8 @@ def global_local(P: int = 16, K: int = 2, kappa_g: float = 0.8, kappa_l: float =
     # cluster k shifts the layout cyclically by k local areas, so partitions differ
     base = _cluster_partitions(P, sizes, 1, seed)[0]
     parts = [[sorted((q + k * c_l) % P for q in area) for area in base] for k in range(K)]
-    return make_instance(P, parts, z=z, gamma=gamma, name=f"global-local-P{P}", **options)
+    name = f"global-local-P{P}" if delta is None else f"global-local-P{P}-D{delta:g}"
+    return make_instance(P, parts, z=z, gamma=gamma, name=name, **options)
 
 
 PRESETS = {"fixture-6": fixture_6, "balanced": balanced, "global-local": global_local}

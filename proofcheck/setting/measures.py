@@ -10,7 +10,8 @@ event batch (exact or Monte Carlo), or of a logged trajectory:
   the loss (LEM-G11, :func:`proofcheck.setting.coords.loss_split`);
 - :func:`first_passage`: T*(eps), the first logged step from which a condition
   holds at every later logged step ("for all T >= T*");
-- :func:`phases`: THM-MAE-v3 Phase I / Phase II, T1 and T2 per (p, k);
+- :func:`phases`: THM-MAE-v3 Phase I / Phase II, T1 and T2 per (p, k) as flow times, and
+  :func:`log_information_gap`, the gap Delta [R] in units of log P;
 - :func:`area_wide_attention` and :func:`collapsed_attention`, the two hand-made
   patterns the diversity metrics (:mod:`proofcheck.setting.diversity`) are read against;
 - :func:`fit_scaling_exponent`: log-log least squares with a t interval.
@@ -264,36 +265,69 @@ def measure_t_star(traj, run, eps: float, fraction: float) -> dict:
 
 # -- THM-MAE-v3 phases -------------------------------------------------------------------
 
+def log_information_gap(inst: Instance) -> float:
+    """Delta [R], our definition (SPEC's candidate; the paper's is [NR]): kappa_g - kappa_l in units of
+    log P, i.e. log(|P_{k,1}| / largest local area) / log P, the smallest over clusters.  Its sign is that
+    of :func:`proofcheck.setting.contrastive.information_gap` (the difference of the areas' shares)."""
+    return min(math.log(len(c.areas[0]) / max(len(a) for a in c.areas[1:])) for c in inst.clusters) / math.log(inst.P)
+
+
+def phase_masses(traj: Trajectory, held_out: Callable[[], Batch]) -> tuple[np.ndarray, str]:
+    """(T, P, K, N_max) E[A_{p,j} | k, p avoidable] at every logged point and how it was evaluated: exact
+    by count vectors where the run trained on the population loss (NaN for rows outside the LEM-G9
+    representatives of a reduced flow), else on the batch ``held_out()``."""
+    if traj.config.gradient == "population":
+        along_ = population_along(traj, 0.05)
+        if not isinstance(along_, str):
+            return np.stack([m.avoidable_mass.numpy() for m in along_]), "population (sufficient statistics, exact)"
+    batch = held_out()
+    mass = along(traj, lambda Phi, Ups: conditional_area_mass(Phi, Ups, traj.instance, batch))
+    return np.stack([m.numpy() for m in mass]), ("exact (every event enumerated)" if batch.exact else
+                                                  f"held-out Monte Carlo batch of {len(batch)} images")
+
+
 @dataclass
 class PhaseRow:
-    """One (p, k) of THM-MAE-v3 (SPEC §9.2), 0-based p and k.
+    """One (p, k) of THM-MAE-v3 (SPEC §9.2 [R]), 0-based p and k; times are flow times eta x steps.
 
-    ``kind``: "global" if p lies in area 1 of cluster k, else "local".
-    ``t1``: the first logged step from which the target area's mass is at least
-    every other area's (for a local p: A_{p,1} has dropped to the local scale);
-    ``t2``: the first logged step from which it is >= 1 - eps.  Masses are
-    E[A_{p,j} | k, p avoidable].  ``phase1``: the global FP correlation
-    Phi_{p->v_{k,1}} fell below its initial value by more than ``tol`` before t1
-    (never for a global p, whose global correlation is its target one)."""
+    ``kind``: "global" if p lies in area 1 of cluster k, else "local".  For a local p, Phase I lasts while
+    the global mass A_{p,1} exceeds every local mass A_{p,j} (j >= 2); ``t1`` is the first logged time
+    from which it no longer does (0 when it never did: one phase), ``t1_bracket`` the logged times around
+    it.  ``t2``: the first logged time from which the target mass A_{p,a} is >= 1 - eps (None if not
+    reached), with ``t2_bracket``.  Over [0, t1]: ``global_fall`` = Phi_{p->v_{k,1}}(0) - Phi(t1) and
+    ``target_rise`` = Phi_{p->v_{k,a}}(t1) - Phi(0).  A global p has one phase: t1 = 0.  Masses are
+    E[A_{p,j} | k, p avoidable]."""
 
     p: int
     k: int
     kind: str
-    t1: int | None
-    t2: int | None
-    phase1: bool
-    global_phi_drop: float
+    t1: float | None
+    t1_bracket: list[float] | None
+    t2: float | None
+    t2_bracket: list[float] | None
+    global_fall: float
+    target_rise: float
+    initial_global_mass: float
+    initial_local_max: float
     final_target_mass: float
-    final_global_mass: float
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def phases(traj: Trajectory, batch: Batch, eps: float, tol: float) -> list[PhaseRow]:
-    """Phase I / Phase II detection along a trajectory (SPEC §9.2 [R] form, LEM-G7)."""
+def _passage(times: np.ndarray, holds: np.ndarray) -> tuple[float | None, list[float] | None]:
+    t = first_passage(times, holds)
+    if t is None:
+        return None, None
+    i = int(np.searchsorted(times, t))
+    return float(t), [float(times[max(i - 1, 0)]), float(t)]
+
+
+def phases(traj: Trajectory, mass: np.ndarray, eps: float) -> list[PhaseRow]:
+    """THM-MAE-v3's phase times per (p, k) along a trajectory (SPEC §9.2 [R] form, LEM-G6/G7 for Phase I,
+    LEM-G5 for Phase II), from ``mass`` of :func:`phase_masses`; rows with undefined masses are skipped."""
     inst = traj.instance
-    mass = np.stack([m.numpy() for m in along(traj, lambda Phi, Ups: conditional_area_mass(Phi, Ups, inst, batch))])
+    times = traj.config.eta * np.asarray(traj.step, dtype=float)
     rows = []
     for k in range(inst.K):
         g = inst.feature_index(k, 0)
@@ -301,16 +335,15 @@ def phases(traj: Trajectory, batch: Batch, eps: float, tol: float) -> list[Phase
             a = int(inst.area_of[k, p])
             m = mass[:, p, k, : inst.N[k]]                                       # (T, N_k)
             if np.isnan(m).any():
-                continue                                                          # p never avoidable in cluster k
-            others = np.delete(m, a, axis=1)
-            t1 = first_passage(traj.step, m[:, a] >= others.max(1)) if others.size else int(traj.step[0])
-            t2 = first_passage(traj.step, m[:, a] >= 1 - eps)
-            phi_g = traj.phi[:, p, g]
-            before = phi_g[: (np.searchsorted(traj.step, t1) + 1) if t1 is not None else len(phi_g)]
-            drop = float(phi_g[0] - before.min())
-            kind = "global" if a == 0 else "local"
-            rows.append(PhaseRow(p, k, kind, t1, t2, kind == "local" and drop > tol, drop,
-                                 float(m[-1, a]), float(m[-1, 0])))
+                continue
+            local_max = m[:, 1:].max(1)
+            t1, b1 = (0.0, [0.0, 0.0]) if a == 0 else _passage(times, m[:, 0] <= local_max)
+            t2, b2 = _passage(times, m[:, a] >= 1 - eps)
+            i1 = int(np.searchsorted(times, t1)) if t1 is not None else len(times) - 1
+            phi_g, phi_a = traj.phi[:, p, g], traj.phi[:, p, inst.feature_index(k, a)]
+            rows.append(PhaseRow(p, k, "global" if a == 0 else "local", t1, b1, t2, b2,
+                                 float(phi_g[0] - phi_g[i1]), float(phi_a[i1] - phi_a[0]), float(m[0, 0]),
+                                 float(local_max[0]), float(m[-1, a])))
     return rows
 
 
