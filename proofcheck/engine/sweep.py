@@ -6,7 +6,7 @@ same function as ``verify``, so a result depends on the task alone, never on whe
 
 A sweep writes one JSON per task under ``REPORT_DIR/sweeps/NAME/`` as each finishes
 (atomically); a rerun skips the tasks whose file is complete.  The no-false-alarm sweep (every
-true non-trajectory lemma at many seeds) and the mutation sweep (:mod:`proofcheck.engine.adequacy`)
+true lemma that trains no model at many seeds) and the mutation sweep (:mod:`proofcheck.engine.adequacy`)
 check the checker itself; the ``seeds`` sweep runs any lemmas, the theorem scaling studies included."""
 from __future__ import annotations
 

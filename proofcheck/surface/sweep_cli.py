@@ -15,7 +15,7 @@ from proofcheck.surface.console import error_line
 
 
 def add_arguments(p, positive_int, positive_float) -> None:
-    p.add_argument("sweep", choices=SWEEPS, help="no-false-alarm: every non-trajectory lemma x seed; mutation: "
+    p.add_argument("sweep", choices=SWEEPS, help="no-false-alarm: every lemma that trains no model x seed; mutation: "
                    "every planted mutant x seed; seeds: the lemmas given (e.g. THM-SCALING) x seed")
     p.add_argument("ids", nargs="*", metavar="ID", help="lemma ids (default: every lemma the sweep takes)")
     p.add_argument("--seeds", type=positive_int, default=None, metavar="N",
