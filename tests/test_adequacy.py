@@ -5,8 +5,8 @@ lemmas are not.
   (proofcheck.engine.adequacy); each non-equivalent mutant must be REFUTED.  CI runs
   one mutant per family per claim; ``-m slow`` runs every mutant.  The scores
   are printed in the terminal summary (tests/conftest.py).
-- No false alarms: the true lemmas are not refuted across seeds (3 in CI,
-  20 with ``-m slow``).
+- No false alarms: the true lemmas are not refuted across seeds (seeds 0 and 1 in
+  the default run, 20 at the full budget with ``-m slow``).
 """
 import pytest
 
@@ -53,7 +53,12 @@ def mutation_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("mutation-cache")
 
 
-@pytest.mark.parametrize("lemma", MUTABLE, ids=[lem.id for lem in MUTABLE])
+#: the default run mutates the lemmas that hold; a known finding's statement is already false, so that its
+#: mutants are refuted says little about the checker (``-m slow`` mutates them too)
+HOLDING = [lem for lem in MUTABLE if lem.expect is None]
+
+
+@pytest.mark.parametrize("lemma", HOLDING, ids=[lem.id for lem in HOLDING])
 def test_mutants_are_refuted_one_per_family(lemma, mutation_cache, mutation_scores):
     score = mutate_lemma(lemma, one_per_family=True, cache_dir=mutation_cache)
     mutation_scores.append(score)
@@ -92,9 +97,10 @@ def no_false_alarm(lemma, seeds, cache_dir, budget=QUICK):
 
 
 @pytest.mark.parametrize("lemma", FAST, ids=[lem.id for lem in FAST])
-def test_true_lemmas_hold_across_seeds(lemma, mutation_cache):
-    # seed 0 is run by tests/test_lemmas.py; the identity checks cover both key sets internally
-    no_false_alarm(lemma, range(1, QUICK.seeds), mutation_cache)
+def test_true_lemmas_hold_at_a_second_seed(lemma, mutation_cache):
+    # seed 0 is run by tests/test_lemmas.py; the identity checks cover both key sets internally; more seeds
+    # are the slow test below and the no-false-alarm sweep (the default run has six minutes)
+    no_false_alarm(lemma, [1], mutation_cache)
 
 
 @pytest.mark.slow
