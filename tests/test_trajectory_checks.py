@@ -307,6 +307,10 @@ def test_trajectory_probe_budget_follows_from_t_star(ctx):
     assert violated["budget"]["steps"] == math.ceil(10 * own["time_T_star"] / 200.0)
     assert "measured on the same case" in violated["budget"]["source"]
     assert violated["steps_trained"] == violated["budget"]["steps"] and violated["time_T_star"] is None
+    assert inside_r.evidence["slower_than_estimate"] == []
+    # the pattern forms after one step (time 200): an estimate of half a step is stale, and says so
+    tight = TrajectoryProbe(t_star=100.0, t_star_source="too small", factor=400.0, min_steps=10)
+    assert tight.check(_probe_lemma(tight), ctx)[0].evidence["slower_than_estimate"] == [own["case"]]
     doubled = probe.budget(TrainCase(balanced(4, N=2), 200.0), 16000.0, "x")
     assert doubled["steps"] == 2 * own["budget"]["steps"]
 

@@ -320,7 +320,10 @@ class TrajectoryProbe(Claim):
                 fails = []
             else:
                 verdict, summary, cex = self.judge(a, case, fails, used, which, self.examples(ctx))
-            evidence.update(cases_trained=len(memo), failing_conclusions=fails)
+            # the estimate is a measurement made elsewhere: a case slower than it shows the estimate is stale
+            slower = [r["case"] for r in used if r["budget"]["t_star"] == self.t_star
+                      and r["time_T_star"] is not None and r["time_T_star"] > self.t_star]
+            evidence.update(cases_trained=len(memo), failing_conclusions=fails, slower_than_estimate=slower)
             # inside the assumptions this is a check of the lemma, not a probe: it has the lemma's verdict rule
             kind, name = ("trajectory", f"[{lemma.tag}] trained cases {label}") if a is None else \
                 (self.kind, f"[{lemma.tag}] probe {label}")
