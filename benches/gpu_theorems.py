@@ -81,7 +81,7 @@ def main(argv=None) -> int:
               ("THM-DIVERSITY", Diversity({QUICK: r["main"]}, level="areas")),
               ("THM-DIVERSITY", Diversity({QUICK: r["main"]}, level="keys")),
               ("THM-MAE-v3", Phases({QUICK: r["phases"]})),
-              ("THM-MAIN-v1-SCALING", ScalingStudy({QUICK: r["scaling"]}, eps=0.2, fraction=0.9))]
+              ("THM-MAIN-v1-SCALING", ScalingStudy({QUICK: r["scaling"]}, eps_values=(0.2,), fraction=0.9))]
     ctx = CheckContext(budget=QUICK, cache_dir=args.cache, device=device)
     for lemma_id, claim in claims:
         lemma = Lemma(lemma_id, lemma_id, Provenance("SPEC §9", "R"), sp.Integer(0), [claim])

@@ -235,6 +235,9 @@ def test_one_phase_at_zero_gap_and_planted_phase_one_refuted(ctx):
     assert all(row["t1"] == 0 and row["t2"] > 0 for row in r.evidence["rows"])
     [bad] = check(Phases({QUICK: [ZERO]}, claim="two-phase-any-gap"), ctx)
     assert bad.verdict is Verdict.REFUTED and bad.counterexample["t1"] == 0
+    [collapse] = check(Phases({QUICK: [ZERO]}, claim="collapse"), ctx)          # THM-CL-v3's form, planted
+    assert collapse.verdict is Verdict.REFUTED
+    assert collapse.counterexample["target_mass"] > collapse.counterexample["global_mass"]
 
 
 @pytest.mark.slow

@@ -12,13 +12,13 @@ import torch
 from proofcheck.setting import trainer, trajcache
 from proofcheck.engine import trajclaim
 from proofcheck.setting.symmetry import feature_permutation
-from proofcheck.checks.theorem import AreaWide, Diversity, Phases, ScalingStudy
+from proofcheck.checks.theorem import AreaWide, Diversity
 from proofcheck.checks.trajectory import (DecouplingAlongTraining, FullModelAgreement, SpanAlongTraining,
                                           SymmetryAlongTraining, TargetFPMonotone)
 from proofcheck.setting.runs import Run
 from proofcheck.checks.probe import TrainCase, TrajectoryProbe
 from proofcheck.errors import TrainingDiverged
-from proofcheck.setting.instance import balanced, fixture_6, global_local
+from proofcheck.setting.instance import balanced, fixture_6
 from proofcheck.context import CheckContext, FULL, QUICK
 from proofcheck.lang.lemma import Lemma, Provenance
 from proofcheck.engine.session import run_lemma
@@ -168,22 +168,6 @@ def test_thm_main_not_reached_is_inconclusive_not_verified(ctx):
     assert r.verdict is Verdict.INCONCLUSIVE and "not reached" in r.summary
 
 
-GL = {QUICK: [Run(global_local(6), TrainConfig(steps=60, eta=20.0, log_every=4), eval_samples=512)]}
-
-
-def test_thm_mae_phases_and_planted_collapse(ctx):
-    claim = Phases(GL)
-    good = only(claim, ctx)
-    assert good.verdict is not Verdict.REFUTED
-    rows = good.evidence["rows"]
-    local = [r for r in rows if r["kind"] == "local"]
-    assert local and all(r["phase1"] for r in local)                    # Phase I seen at every local (p, k)
-    assert all(r["t1"] == 0 for r in rows if r["kind"] == "global")     # one phase for global positions
-    bad = only(claim.mutated(claim="collapse"), ctx)
-    assert bad.verdict is Verdict.REFUTED
-    assert bad.counterexample["target_mass"] > bad.counterexample["global_mass"]
-
-
 def test_diversity_ideal_vs_planted_collapse(ctx):
     claim = Diversity(B4, level="areas")
     good = only(claim, ctx)
@@ -191,30 +175,6 @@ def test_diversity_ideal_vs_planted_collapse(ctx):
     assert good.evidence["D_at_start"]["value"] == pytest.approx(0.0, abs=1e-12)    # Q = 0: every query alike
     assert good.verdict is Verdict.VERIFIED
     assert only(claim.mutated(reference="collapsed"), ctx).verdict is Verdict.REFUTED
-
-
-def test_scaling_study_fits_and_planted_flat(ctx, monkeypatch):
-    """The fit logic on T* values planted through evaluate (T* = 10 P^2 / eta exactly)."""
-    runs = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=1, eta=eta)) for P in (2, 4, 6, 8)
-                      for eta in (1.0, 2.0)]}
-
-    def planted(self, lemma, traj, run, ctx):
-        T = 10 * run.instance.P**2 / run.config.eta * (1 + 0.01 * (run.instance.P % 3))
-        return self.result(lemma, run, Verdict.VERIFIED, "planted", evidence={"T_star": T})
-
-    monkeypatch.setattr(ScalingStudy, "evaluate", planted)
-    r = only(ScalingStudy(runs), ctx)
-    a, alo, ahi = r.evidence["fit"]["coef"][0], r.evidence["fit"]["lo"][0], r.evidence["fit"]["hi"][0]
-    assert r.verdict is Verdict.VERIFIED and alo < 2 < ahi and abs(a - 2) < 0.05
-    assert only(ScalingStudy(runs, claim="flat-in-P"), ctx).verdict is Verdict.REFUTED
-
-
-def test_scaling_study_on_real_runs_is_decided(ctx):
-    runs = {QUICK: [Run(balanced(P, N=P // 2), TrainConfig(steps=40, eta=200.0, log_every=4)) for P in (4, 6)]
-            + [Run(balanced(4, N=2), TrainConfig(steps=40, eta=300.0, log_every=4))]}
-    r = only(ScalingStudy(runs, eps=0.2, fraction=0.9), ctx)
-    assert r.verdict in (Verdict.VERIFIED, Verdict.REFUTED, Verdict.INCONCLUSIVE)
-    assert len(r.evidence["runs"]) == 3 and all(row["T_star"] for row in r.evidence["runs"])
 
 
 def test_diverged_training_is_inconclusive_naming_the_step(ctx, monkeypatch):
