@@ -168,28 +168,32 @@ class Phases(TrajectoryClaim):
                "[0, T1] are read at the boundary and not a logging interval away; masses are exact (population) "
                f"and compared without tolerance; Phase I's fall and rise within {TIE_RTOL:g} x the solver's rtol "
                "(relative) of each other are too close to call (INCONCLUSIVE)"}
-        plots = self._plots(lemma, traj, run, ctx, rows)
+        plots = []
+        if ctx.plot_dir is not None:
+            from proofcheck.engine.plots import plot_phase_correlations
+            plots.append(plot_phase_correlations(traj, rows, ctx.plot_dir / _plot_name(ctx, run, "phases"), lemma.tag))
         out = dict(evidence=evidence, tolerance=tol, plots=plots)
+
+        def undecided(why):
+            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+
         reg = regime(traj)
         if not reg["small_step"]:
-            why = (f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > {SMALL_STEP:g}; "
-                   "THM-MAE-v3 speaks of small steps (run the flow)")
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+            return undecided(f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > "
+                             f"{SMALL_STEP:g}; THM-MAE-v3 speaks of small steps (run the flow)")
         if not local or not glob:
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, "the instance lacks local or global positions",
-                               **{**out, "evidence": {**evidence, "reason": "no position of one type"}})
+            return undecided("the instance lacks local or global positions")
         if self.claim == "collapse":
             return self._collapse(lemma, run, traj, mass, local, out)
         pending = [r for r in rows if r.t1 is None or r.t2 is None]
         if pending:
-            why = (f"phases not complete by time {traj.config.eta * traj.step[-1]:.4g}: p={pending[0].p}, cluster "
-                   f"{pending[0].k + 1}")
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+            return undecided(f"phases not complete by time {traj.config.eta * traj.step[-1]:.4g}: "
+                             f"p={pending[0].p}, cluster {pending[0].k + 1}")
         coarse = [r for r in local if r.t1 > 0 and (r.t1_bracket[1] - r.t1_bracket[0] > self.resolution * r.t1 or
                                                     r.t2_bracket[1] - r.t2_bracket[0] > self.resolution * (r.t2 - r.t1))]
         if coarse:
-            why = f"a phase boundary is not resolved by the logging: p={coarse[0].p}, cluster {coarse[0].k + 1}"
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+            return undecided(f"a phase boundary is not resolved by the logging: p={coarse[0].p}, cluster "
+                             f"{coarse[0].k + 1}")
         summary = (f"Delta = {delta:+.3f}: local T1 median {evidence['local']['T1']['median']:.4g}, T2 median "
                    f"{evidence['local']['T2']['median']:.4g}; global T2 median {evidence['global']['T2']['median']:.4g}")
         tie = TIE_RTOL * (traj.meta.get("solver") or {}).get("rtol", EPS)
@@ -198,9 +202,8 @@ class Phases(TrajectoryClaim):
         close = [r for r in local if self.claim == "two-phase" and delta > 0 and r.t1 > 0 and
                  abs(r.global_fall - r.target_rise) <= tie * max(r.global_fall, r.target_rise)]
         if bad is None and close:
-            why = (f"over [0, T1] the global fall {close[0].global_fall:.6f} and the target rise "
-                   f"{close[0].target_rise:.6f} are within the solver's error of each other: p={close[0].p}")
-            return self.result(lemma, run, Verdict.INCONCLUSIVE, why, **{**out, "evidence": {**evidence, "reason": why}})
+            return undecided(f"over [0, T1] the global fall {close[0].global_fall:.6f} and the target rise "
+                             f"{close[0].target_rise:.6f} are within the solver's error of each other: p={close[0].p}")
         if bad is not None:
             return self.result(lemma, run, Verdict.REFUTED, f"{what}: p={bad.p}, cluster {bad.k + 1}; {summary}",
                                counterexample=bad.to_dict(), **out)
@@ -241,12 +244,6 @@ class Phases(TrajectoryClaim):
                                        f"puts {cex['target_mass']:.3f} on its own area vs {cex['global_mass']:.3f} "
                                        f"on the global one at time {cex['time']:.4g}", counterexample=cex, **out)
         return self.result(lemma, run, Verdict.VERIFIED, "local positions stay collapsed on the global area", **out)
-
-    def _plots(self, lemma, traj, run, ctx, rows) -> list[str]:
-        if ctx.plot_dir is None:
-            return []
-        from proofcheck.engine.plots import plot_phase_correlations
-        return [plot_phase_correlations(traj, rows, ctx.plot_dir / _plot_name(ctx, run, "phases"), lemma.tag)]
 
     def check(self, lemma, ctx):
         per_run = super().check(lemma, ctx)
@@ -363,20 +360,16 @@ class ScalingStudy(TrajectoryClaim):
     claim: str = "poly"
 
     def describe(self) -> str:
-        if self.claim == "flat-in-P":
-            return "T*(eps) does not depend on P (planted)"
-        if self.claim == "no-growth":
-            return "T*(eps) grows no faster than P^0 (planted too-fast T*)"
-        return "flow time to T*(eps) grows at most polynomially in P: exponents of P and 1/eps (SPEC THM-MAIN-v1)"
+        return {"flat-in-P": "T*(eps) does not depend on P (planted)",
+                "no-growth": "T*(eps) grows no faster than P^0 (planted too-fast T*)"}.get(
+            self.claim, "flow time to T*(eps) grows at most polynomially in P: exponents of P and 1/eps (SPEC THM-MAIN-v1)")
 
     def evaluate(self, lemma, traj, run, ctx):
         points = [th.measure_t_star(traj, run, eps, self.fraction) for eps in self.eps_values]
-        reg = regime(traj)
-        evidence = {"points": points, "kappa": area_exponent(traj.instance)}
+        reg, evidence = regime(traj), {"points": points, "kappa": area_exponent(traj.instance)}
         reached = sum(m["time_T_star"] is not None for m in points)
         if not reg["small_step"]:
-            why = (f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > {SMALL_STEP:g}; "
-                   "not fitted")
+            why = f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > {SMALL_STEP:g}; not fitted"
             return self.result(lemma, run, Verdict.INCONCLUSIVE, why, evidence={**evidence, "reason": why})
         verdict = Verdict.VERIFIED if reached == len(points) else Verdict.INCONCLUSIVE
         text = ", ".join(f"T*({m['eps']:g}) at t = {m['time_T_star']:.4g}" if m["time_T_star"] else
