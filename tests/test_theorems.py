@@ -160,7 +160,7 @@ def planted_times(law):
         P = run.instance.P
         pts = [{"eps": e, "time_T_star": law(P, e), "time_T_star_bracket": [0.9 * law(P, e), law(P, e)]}
                for e in self.eps_values]
-        return self.result(lemma, run, Verdict.VERIFIED, "planted", evidence={"points": pts, "kappa": 0.5})
+        return self.result(lemma, run, Verdict.VERIFIED, "planted", evidence={"points": pts, "family": "planted"})
     return evaluate
 
 
@@ -183,7 +183,7 @@ def test_scaling_study_judges_the_fit(ctx, monkeypatch, law, alpha, poly, flat, 
     results = [check(ScalingStudy(SMALL, claim=c), ctx)[0] for c in ("poly", "flat-in-P", "no-growth")]
     assert [r.verdict for r in results] == [poly, flat, no_growth]
     if alpha is not None:
-        a, lo, hi = (results[0].evidence["fits"]["0.5"][k][0] for k in ("coef", "lo", "hi"))
+        a, lo, hi = (results[0].evidence["fits"]["planted"][k][0] for k in ("coef", "lo", "hi"))
         assert lo < alpha < hi and abs(a - alpha) < 0.05
 
 
@@ -202,7 +202,7 @@ def test_scaling_on_the_flow_refutes_a_too_fast_t_star(ctx):
                     for P in (9, 16)]}
     [good] = check(ScalingStudy(runs), ctx)
     assert good.verdict is Verdict.VERIFIED
-    lo = good.evidence["fits"]["0.5"]["lo"]
+    lo = good.evidence["fits"]["one-cluster-sqrt"]["lo"]
     assert lo[0] > 0 and lo[1] > 1                   # grows with P, and faster than 1/eps
     assert check(ScalingStudy(runs, claim="no-growth"), ctx)[0].verdict is Verdict.REFUTED
 

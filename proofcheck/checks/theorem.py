@@ -3,6 +3,7 @@ THM-MAE-v3's phases, attention diversity and the scaling of T*, on runs from the
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
@@ -332,9 +333,10 @@ class Diversity(TrajectoryClaim):
                            tolerance=tol, margin=margin)
 
 
-def area_exponent(inst) -> float:
-    """kappa of SPEC ASM-DIM's "areas of polynomial size": log(largest area) / log P, rounded to 0.01."""
-    return round(math.log(max(len(a) for c in inst.clusters for a in c.areas)) / math.log(inst.P), 2)
+def area_family(inst) -> str:
+    """The instance family a scaling fit runs over: the instance's name without its "-P<n>" (e.g.
+    ``balanced-P16B`` -> ``balancedB``); its area exponent kappa (areas of size ~ P^kappa) is the lemma's."""
+    return re.sub(r"-P\d+", "", inst.name)
 
 
 @dataclass
@@ -343,8 +345,8 @@ class ScalingStudy(TrajectoryClaim):
 
     On every run (the population gradient flow, or GD with max_logit_step <= 0.1; any other run makes the
     study INCONCLUSIVE, not fitted) the flow time eta T*(eps) is measured for each eps of ``eps_values``
-    (:func:`proofcheck.setting.measures.measure_t_star`).  Per area exponent kappa (area sizes
-    P^kappa, :func:`area_exponent`), log time_T_star is fitted on log P and log(1/eps) by least squares
+    (:func:`proofcheck.setting.measures.measure_t_star`).  Per instance family (:func:`area_family`: one
+    area exponent kappa, areas of size ~ P^kappa), log time_T_star is fitted on log P and log(1/eps) by least squares
     with 95% t intervals (:func:`proofcheck.setting.measures.fit_scaling_exponent`): the exponent of P at
     fixed eps and that of 1/eps at fixed P.  Times do not depend on eta in this reading (the 1/eta of
     SPEC's form is StepAgreement's, THM-MAIN-v1).
@@ -352,8 +354,8 @@ class ScalingStudy(TrajectoryClaim):
     ``claim="poly"``: no sign of growth faster than a power of P: with three or more values of P the
     curvature (a log^2 P term) must not be significantly positive (REFUTED when its interval lies above
     0); the exponents are reported.  Planted wrong variants: ``"flat-in-P"`` (T* does not depend on P:
-    refuted when the P interval of some kappa excludes 0) and ``"no-growth"`` (too fast a T*: it grows no
-    faster than P^0, refuted when the P interval of some kappa lies above 0).  One result for all runs."""
+    refuted when the P interval of some family excludes 0) and ``"no-growth"`` (too fast a T*: it grows no
+    faster than P^0, refuted when the P interval of some family lies above 0).  One result for all runs."""
 
     eps_values: Sequence[float] = (0.2, 0.1, 0.05)
     fraction: float = 0.95
@@ -366,7 +368,7 @@ class ScalingStudy(TrajectoryClaim):
 
     def evaluate(self, lemma, traj, run, ctx):
         points = [th.measure_t_star(traj, run, eps, self.fraction) for eps in self.eps_values]
-        reg, evidence = regime(traj), {"points": points, "kappa": area_exponent(traj.instance)}
+        reg, evidence = regime(traj), {"points": points, "family": area_family(traj.instance)}
         reached = sum(m["time_T_star"] is not None for m in points)
         if not reg["small_step"]:
             why = f"outside the small-step regime: max_logit_step = {reg['max_logit_step']:.3g} > {SMALL_STEP:g}; not fitted"
@@ -382,7 +384,7 @@ class ScalingStudy(TrajectoryClaim):
         name = f"[{lemma.tag}] {self.describe()}"
         timing = sum(r.timing_s for r in per_run)
         rows = [{"instance": r.evidence["run"]["instance"]["name"], "P": r.evidence["run"]["instance"]["P"],
-                 "kappa": r.evidence.get("kappa"), "key_set": r.evidence.get("key_set"), "eps": m["eps"],
+                 "family": r.evidence.get("family"), "key_set": r.evidence.get("key_set"), "eps": m["eps"],
                  "time_T_star": m["time_T_star"], "bracket": m["time_T_star_bracket"], "run_verdict": r.verdict.value}
                 for r in per_run if "run" in r.evidence for m in r.evidence.get("points", [])]
         evidence = {"points": rows, "budget": ctx.budget.name, "fraction": self.fraction,
@@ -393,31 +395,31 @@ class ScalingStudy(TrajectoryClaim):
             return [CheckResult(self.kind, name, Verdict.INCONCLUSIVE, why, evidence={**evidence, "reason": why},
                                 seed=ctx.seed, timing_s=timing)]
         fits, texts, curvature = {}, [], {}
-        for kappa in sorted({r["kappa"] for r in rows}):
-            pts = [r for r in rows if r["kappa"] == kappa]
+        for fam in sorted({r["family"] for r in rows}):
+            pts = [r for r in rows if r["family"] == fam]
             Ps = sorted({r["P"] for r in pts})
             T = [r["time_T_star"] for r in pts]
             regress = {"P": [r["P"] for r in pts], "inv_eps": [1 / r["eps"] for r in pts]}
             if len(Ps) < 2 or len(pts) <= 3:
-                why = f"kappa = {kappa:g}: {len(pts)} points over {len(Ps)} values of P are too few for a fit"
+                why = f"{fam}: {len(pts)} points over {len(Ps)} values of P are too few for a fit"
                 return [CheckResult(self.kind, name, Verdict.INCONCLUSIVE, why, evidence={**evidence, "reason": why},
                                     seed=ctx.seed, timing_s=timing)]
             fit = th.fit_scaling_exponent(T, **regress)
-            fits[kappa] = fit
+            fits[fam] = fit
             a, alo, ahi = fit.term("P")
             b, blo, bhi = fit.term("inv_eps")
-            texts.append(f"kappa {kappa:g}: T* ~ P^{a:.2f} [{alo:.2f}, {ahi:.2f}] (1/eps)^{b:.2f} [{blo:.2f}, "
+            texts.append(f"{fam}: T* ~ P^{a:.2f} [{alo:.2f}, {ahi:.2f}] (1/eps)^{b:.2f} [{blo:.2f}, "
                          f"{bhi:.2f}] over P = {', '.join(map(str, Ps))} (R^2 {fit.r2:.3f})")
             if len(Ps) >= 3 and len(pts) > 4:
                 # the log^2 P term: a convex log-log curve is growth faster than every power the range fits
                 logP = np.log([r["P"] for r in pts])
                 # fit_scaling_exponent takes the log of each regressor: exp(log^2 P) enters as log^2 P
-                curvature[kappa] = th.fit_scaling_exponent(T, P=regress["P"], inv_eps=regress["inv_eps"],
+                curvature[fam] = th.fit_scaling_exponent(T, P=regress["P"], inv_eps=regress["inv_eps"],
                                                            P_sq=np.exp(logP ** 2)).to_dict()
-        evidence["fits"] = {f"{k:g}": f.to_dict() for k, f in fits.items()}
-        evidence["curvature"] = {f"{k:g}": c for k, c in curvature.items()}
-        evidence["verified_on"] = (f"{len({r['instance'] for r in rows})} flows/small-step runs, kappa in "
-                                   f"{{{', '.join(f'{k:g}' for k in fits)}}}, P in "
+        evidence["fits"] = {k: f.to_dict() for k, f in fits.items()}
+        evidence["curvature"] = curvature
+        evidence["verified_on"] = (f"{len({r['instance'] for r in rows})} flows/small-step runs of "
+                                   f"{{{', '.join(fits)}}}, P in "
                                    f"{{{', '.join(map(str, sorted({r['P'] for r in rows})))}}}, eps in "
                                    f"{{{', '.join(f'{e:g}' for e in self.eps_values)}}}")
         text = "; ".join(texts)
@@ -441,6 +443,6 @@ class ScalingStudy(TrajectoryClaim):
                                 margin=-max(lo for _, lo, _ in terms.values()), **out)]
         convex = [k for k, c in curvature.items() if c["lo"][-1] > 0]
         if convex:
-            return [CheckResult(self.kind, name, Verdict.REFUTED, f"faster than polynomial in P at kappa "
-                                f"{convex[0]:g} (log^2 P term > 0): {text}", **out)]
+            return [CheckResult(self.kind, name, Verdict.REFUTED, f"faster than polynomial in P on "
+                                f"{convex[0]} (log^2 P term > 0): {text}", **out)]
         return [CheckResult(self.kind, name, Verdict.VERIFIED, text, **out)]

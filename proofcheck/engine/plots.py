@@ -144,24 +144,23 @@ def trajectory_plot(traj, path: str | os.PathLike) -> Path:
 
 def plot_scaling(points: list[dict], fits: dict, path: str | Path, tag: str) -> str:
     """THM-MAIN-v1-SCALING: flow time to T*(eps) against P on log-log axes, one colour per eps, one marker per
-    area exponent kappa, with each kappa's fitted line C P^alpha (1/eps)^beta (``fits``: kappa -> the
-    :class:`~proofcheck.setting.measures.ScalingFit` as a dict)."""
+    instance family (one area exponent), with each family's fitted line C P^alpha (1/eps)^beta (``fits``:
+    family -> the :class:`~proofcheck.setting.measures.ScalingFit` as a dict)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     eps_values = sorted({p["eps"] for p in points}, reverse=True)
     colours = dict(zip(eps_values, plt.cm.viridis(np.linspace(0.0, 0.85, len(eps_values)))))
     markers = dict(zip(sorted(fits), "osD^v"))
-    for kappa, fit in fits.items():
+    for fam, fit in fits.items():
         a, b = fit["coef"][fit["names"].index("P")], fit["coef"][fit["names"].index("inv_eps")]
-        Ps = sorted({p["P"] for p in points if p["kappa"] == kappa})
+        Ps = sorted({p["P"] for p in points if p["family"] == fam})
         grid = np.geomspace(min(Ps), max(Ps), 50)
         for eps in eps_values:
-            pts = sorted((p["P"], p["time_T_star"]) for p in points if p["kappa"] == kappa and p["eps"] == eps)
-            ax.loglog(*zip(*pts), markers[kappa], color=colours[eps], ls="none",
-                      label=f"kappa {kappa:g}, eps {eps:g}")
+            pts = sorted((p["P"], p["time_T_star"]) for p in points if p["family"] == fam and p["eps"] == eps)
+            ax.loglog(*zip(*pts), markers[fam], color=colours[eps], ls="none", label=f"{fam}, eps {eps:g}")
             ax.loglog(grid, np.exp(fit["intercept"]) * grid**a * (1 / eps)**b, color=colours[eps], lw=0.8,
-                      ls="-" if markers[kappa] == "o" else "--")
-        ax.plot([], [], color="grey", ls="-" if markers[kappa] == "o" else "--",
-                label=f"fit kappa {kappa:g}: P^{a:.2f} (1/eps)^{b:.2f}")
+                      ls="-" if markers[fam] == "o" else "--")
+        ax.plot([], [], color="grey", ls="-" if markers[fam] == "o" else "--",
+                label=f"fit {fam}: P^{a:.2f} (1/eps)^{b:.2f}")
     ax.set_xlabel("number of patches P")
     ax.set_ylabel("flow time to T*(eps)")
     ax.legend(fontsize=7)
