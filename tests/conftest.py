@@ -3,7 +3,12 @@ set; ``dev`` (deeper, random) otherwise.  Selecting explicitly keeps both runs
 deliberate (Hypothesis would otherwise load its own built-in ci profile)."""
 import os
 
-from hypothesis import HealthCheck, settings
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one xdist worker per core already: torch's default of a thread per core in each worker would
+    # oversubscribe the cores (set before torch is imported; subprocesses of the tests inherit it)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, max_examples=10, deadline=None, database=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -13,6 +18,10 @@ settings.load_profile(os.environ.get("PROOFCHECK_HYPOTHESIS_PROFILE", "ci" if os
 
 
 import pytest  # noqa: E402  (after the profile is loaded, as Hypothesis requires for module-level settings)
+import torch  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # in case a plugin imported torch before the variable above was read
 
 import json  # noqa: E402
 
