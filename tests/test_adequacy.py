@@ -53,9 +53,14 @@ def mutation_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("mutation-cache")
 
 
+#: lemmas whose every-N SymPy proofs make each of their checks 20-50 s on a CI core (LEM-G1, G6, G7 and the
+#: corrected G7: each family's mutant and each seed pays the proof again).  The default run leaves them to
+#: ``-m slow`` (every mutant, 20 seeds) so that it stays within its six minutes; the identity, inequality and
+#: sign tests of their check kinds plant wrong forms of their statements in the default run
+HEAVY = {"LEM-G1", "LEM-G6", "LEM-G7", "LEM-G7-CORRECTED"}
 #: the default run mutates the lemmas that hold; a known finding's statement is already false, so that its
 #: mutants are refuted says little about the checker (``-m slow`` mutates them too)
-HOLDING = [lem for lem in MUTABLE if lem.expect is None]
+HOLDING = [lem for lem in MUTABLE if lem.expect is None and lem.id not in HEAVY]
 
 
 @pytest.mark.parametrize("lemma", HOLDING, ids=[lem.id for lem in HOLDING])
@@ -83,6 +88,7 @@ def test_every_lemma_is_mutation_tested_somewhere():
 #: lemmas that train no model; those that do are checked at seed 0 in tests/test_lemmas.py, and at
 #: more seeds by ``proofcheck sweep seeds`` (a seed there changes the training runs, minutes each)
 FAST = [lem for lem in LEMMAS if not lem.trains]
+SECOND_SEED = [lem for lem in FAST if lem.id not in HEAVY]
 
 
 def no_false_alarm(lemma, seeds, cache_dir, budget=QUICK):
@@ -96,7 +102,7 @@ def no_false_alarm(lemma, seeds, cache_dir, budget=QUICK):
                 c.summary for c in result.checks if c.affects_verdict and not c.verdict.passed)
 
 
-@pytest.mark.parametrize("lemma", FAST, ids=[lem.id for lem in FAST])
+@pytest.mark.parametrize("lemma", SECOND_SEED, ids=[lem.id for lem in SECOND_SEED])
 def test_true_lemmas_hold_at_a_second_seed(lemma, mutation_cache):
     # seed 0 is run by tests/test_lemmas.py; the identity checks cover both key sets internally; more seeds
     # are the slow test below and the no-false-alarm sweep (the default run has six minutes)
